@@ -1,0 +1,333 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Config says where and how to connect.
+type Config struct {
+	Addr   string // host or host:port (port 22 by default)
+	User   string // default root
+	Signer ssh.Signer
+	// HostKey is the pinned server key; nil only with InsecureIgnoreHostKey.
+	HostKey               ssh.PublicKey
+	InsecureIgnoreHostKey bool
+	DialTimeout           time.Duration // per attempt, TCP + handshake; default 15s
+	// KeepAlive is how often a silent connection is probed; a connection
+	// that misses three probes is closed so a dead droplet cannot hang a
+	// script forever. Default 10s; negative disables.
+	KeepAlive time.Duration
+	// AuthRetries is how many refused logins DialRetry accepts in a row
+	// (authorized_keys may appear a moment after sshd). Default 3.
+	AuthRetries int
+	Logf        func(format string, args ...any)
+}
+
+func (c Config) withDefaults() Config {
+	if c.User == "" {
+		c.User = "root"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 15 * time.Second
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 10 * time.Second
+	}
+	if c.AuthRetries <= 0 {
+		c.AuthRetries = 3
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		c.Addr = net.JoinHostPort(strings.Trim(c.Addr, "[]"), "22")
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("SSH config: no address: give the droplet's IP")
+	case c.Signer == nil:
+		return errors.New("SSH config: no private key (a bug in the caller)")
+	case c.HostKey == nil && !c.InsecureIgnoreHostKey:
+		return errors.New("SSH config: no pinned host key: pin one, or explicitly set InsecureIgnoreHostKey")
+	}
+	return nil
+}
+
+// Client is one SSH connection to a droplet; Reconnect replaces it.
+type Client struct {
+	cfg  Config
+	mu   sync.Mutex
+	conn *conn
+}
+
+// conn is one live SSH connection and the goroutines watching it.
+type conn struct {
+	ssh  *ssh.Client
+	done chan struct{} // closed when the connection is gone
+	stop chan struct{} // stops the keep-alive loop
+	once sync.Once
+}
+
+func (k *conn) close() error {
+	k.once.Do(func() { close(k.stop) })
+	return k.ssh.Close()
+}
+
+func (k *conn) dead() bool {
+	select {
+	case <-k.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// probe reports whether the server still answers within d.
+func (k *conn) probe(d time.Duration) bool {
+	if k.dead() {
+		return false
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, _, err := k.ssh.SendRequest("keepalive@openssh.com", true, nil)
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		return err == nil
+	case <-k.done:
+		return false
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Dial makes ONE connection attempt.
+func Dial(ctx context.Context, c Config) (*Client, error) {
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	k, err := dial(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: c, conn: k}, nil
+}
+
+func dial(ctx context.Context, c Config) (*conn, error) {
+	var hostKeyErr *HostKeyError
+	cc := &ssh.ClientConfig{
+		User:    c.User,
+		Auth:    []ssh.AuthMethod{ssh.PublicKeys(c.Signer)},
+		Timeout: c.DialTimeout,
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if c.HostKey == nil {
+				return nil // InsecureIgnoreHostKey, checked by validate
+			}
+			if !bytes.Equal(key.Marshal(), c.HostKey.Marshal()) {
+				hostKeyErr = &HostKeyError{Addr: c.Addr, Want: ssh.FingerprintSHA256(c.HostKey), Got: ssh.FingerprintSHA256(key)}
+				return hostKeyErr
+			}
+			return nil
+		},
+	}
+	if c.HostKey != nil {
+		// Ask for the pinned key's type, so a server with several keys
+		// shows the one we can check instead of a false mismatch.
+		cc.HostKeyAlgorithms = hostKeyAlgorithms(c.HostKey.Type())
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
+	defer cancel()
+	d := net.Dialer{}
+	tcp, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("SSH connect to %s: %w", c.Addr, err)
+	}
+	// The handshake has no context: close the socket when ctx ends.
+	stopWatch := context.AfterFunc(ctx, func() { tcp.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(tcp, c.Addr, cc)
+	stopped := stopWatch()
+	if err != nil {
+		tcp.Close()
+		switch {
+		case hostKeyErr != nil:
+			return nil, hostKeyErr
+		case strings.Contains(err.Error(), "unable to authenticate"):
+			return nil, &AuthError{Addr: c.Addr, User: c.User, Err: err}
+		case !stopped && ctx.Err() != nil:
+			return nil, fmt.Errorf("SSH handshake with %s: %w", c.Addr, ctx.Err())
+		}
+		return nil, fmt.Errorf("SSH handshake with %s: %w", c.Addr, err)
+	}
+	k := &conn{ssh: ssh.NewClient(sc, chans, reqs), done: make(chan struct{}), stop: make(chan struct{})}
+	go func() { k.ssh.Wait(); close(k.done) }()
+	if c.KeepAlive > 0 {
+		go k.keepAlive(c.KeepAlive, c.Logf, c.Addr)
+	}
+	return k, nil
+}
+
+// keepAlive closes a connection whose server stopped answering, so that
+// reads blocked on it fail instead of waiting for TCP to give up (hours).
+func (k *conn) keepAlive(every time.Duration, logf func(string, ...any), addr string) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-k.done:
+			return
+		case <-t.C:
+			if !k.probe(3 * every) {
+				if !k.dead() {
+					logf("SSH connection to %s stopped answering for %s: closing it", addr, 3*every)
+				}
+				k.ssh.Close()
+				return
+			}
+		}
+	}
+}
+
+func hostKeyAlgorithms(keyType string) []string {
+	switch keyType {
+	case ssh.KeyAlgoRSA:
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	case ssh.CertAlgoRSAv01:
+		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01}
+	}
+	return []string{keyType}
+}
+
+// DialRetry connects, retrying what a booting droplet does (refused, reset,
+// EOF, timeouts; cloud-init restarts sshd) with backoff until ctx ends.
+// A host key mismatch is returned at once as *HostKeyError.
+func DialRetry(ctx context.Context, c Config) (*Client, error) {
+	c = c.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	k, err := dialRetry(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: c, conn: k}, nil
+}
+
+func dialRetry(ctx context.Context, c Config) (*conn, error) {
+	start := time.Now()
+	wait := 200 * time.Millisecond
+	authFailures := 0
+	var lastMsg string
+	lastLog := time.Time{}
+	for attempt := 1; ; attempt++ {
+		k, err := dial(ctx, c)
+		if err == nil {
+			if attempt > 1 {
+				c.Logf("SSH to %s connected after %d attempts in %s", c.Addr, attempt, time.Since(start).Round(time.Millisecond))
+			}
+			return k, nil
+		}
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, err
+		}
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			if authFailures++; authFailures >= c.AuthRetries {
+				return nil, err
+			}
+		} else {
+			authFailures = 0
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, attempt, time.Since(start).Round(time.Second), ctx.Err(), err)
+		}
+		// Log a new kind of failure at once, the same one every 10 s.
+		if msg := err.Error(); msg != lastMsg || time.Since(lastLog) > 10*time.Second {
+			c.Logf("SSH to %s not ready yet (attempt %d): %v", c.Addr, attempt, err)
+			lastMsg, lastLog = msg, time.Now()
+		}
+		jittered := wait/2 + rand.N(wait/2+1)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, attempt, time.Since(start).Round(time.Second), ctx.Err(), err)
+		case <-time.After(jittered):
+		}
+		wait = min(wait*2, 3*time.Second)
+	}
+}
+
+// current is the live connection, for one operation.
+func (c *Client) current() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
+
+// Reconnect replaces the connection with a new one to the same address with
+// the same pinned host key; it retries until ctx ends.
+func (c *Client) Reconnect(ctx context.Context) error {
+	k, err := dialRetry(ctx, c.cfg)
+	if err != nil {
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	c.mu.Lock()
+	old := c.conn
+	c.conn = k
+	c.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	return nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error {
+	k := c.current()
+	if k == nil {
+		return nil
+	}
+	err := k.close()
+	if err != nil && (errors.Is(err, net.ErrClosed) || k.dead()) {
+		return nil
+	}
+	return err
+}
+
+// Addr is the host:port this client connects to.
+func (c *Client) Addr() string { return c.cfg.Addr }
+
+// ShellQuote quotes s for a POSIX shell, safe for any bytes.
+func ShellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%_+=:,./-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
