@@ -21,6 +21,7 @@ type Redactor struct {
 	mu      sync.Mutex
 	w       io.Writer
 	secrets [][]byte // longest first, so a longer form wins over its substrings
+	first   [256]bool // first bytes of secrets: every other byte passes straight through
 	pending []byte
 }
 
@@ -57,6 +58,9 @@ func (r *Redactor) Add(secret string) {
 		}
 	}
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+	for _, s := range r.secrets {
+		r.first[s[0]] = true
+	}
 }
 
 func (r *Redactor) has(s string) bool {
@@ -111,6 +115,11 @@ func (r *Redactor) scan(buf []byte, final bool) (out, rest []byte) {
 	i := 0
 outer:
 	for i < len(buf) {
+		if !r.first[buf[i]] {
+			out = append(out, buf[i])
+			i++
+			continue
+		}
 		for _, s := range r.secrets {
 			if bytes.HasPrefix(buf[i:], s) {
 				out = append(out, Redacted...)

@@ -53,7 +53,7 @@ type Sink interface {
 	StepEnd(rec StepRecord)
 	Log(line string)
 	Annotate(a Annotation)
-	State(key, value string)     // for the post-entrypoint safety net; never a secret
+	State(key, value string) // for the post-entrypoint safety net; never a secret
 	Outputs(o Outputs) error
 	Summary(markdown string) error
 }
