@@ -20,7 +20,7 @@ const Redacted = "***"
 type Redactor struct {
 	mu      sync.Mutex
 	w       io.Writer
-	secrets [][]byte // longest first, so a longer form wins over its substrings
+	secrets [][]byte  // longest first, so a longer form wins over its substrings
 	first   [256]bool // first bytes of secrets: every other byte passes straight through
 	pending []byte
 }
