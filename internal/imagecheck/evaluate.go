@@ -253,7 +253,9 @@ func isArchive(name string) bool {
 	if name == "cpanel-install.log" {
 		return false
 	}
-	for _, g := range []string{"*-????????", "*.[0-9]", "*.gz", "*.xz", "*.bz2", "*.zst", "*.old"} {
+	// Upstream's "*-????????" also matches cloud-init.log ("init.log" is 8 characters);
+	// logrotate's dateext suffix is 8 digits, which is what an archive looks like.
+	for _, g := range []string{"*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", "*.[0-9]", "*.gz", "*.xz", "*.bz2", "*.zst", "*.old"} {
 		if ok, _ := path.Match(g, name); ok {
 			return true
 		}
@@ -272,7 +274,7 @@ func checkLogArchives(f *Facts) Result {
 	}
 	if x.Status != Pass {
 		x.Title = "log archives left in /var/log"
-		x.Remedy = "delete rotated logs before the snapshot (build_image's cleanup does: rm /var/log/*.gz /var/log/*.[0-9] /var/log/*-????????)"
+		x.Remedy = "delete rotated logs before the snapshot (build_image's cleanup does: rm /var/log/*.gz /var/log/*.[0-9] /var/log/*-YYYYMMDD)"
 	}
 	return x
 }
