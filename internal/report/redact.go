@@ -72,6 +72,10 @@ func (r *Redactor) has(s string) bool {
 	return false
 }
 
+// IsTerminal reports whether the wrapped writer is a terminal, so colour
+// decisions see through the redactor.
+func (r *Redactor) IsTerminal() bool { return isTerminal(r.w) }
+
 // Write redacts p and passes on everything that cannot be the start of a secret.
 func (r *Redactor) Write(p []byte) (int, error) {
 	r.mu.Lock()

@@ -90,3 +90,12 @@ func BenchmarkRedactor(b *testing.B) {
 		r.Write(line)
 	}
 }
+
+func TestRedactorSeesThroughForTerminalCheck(t *testing.T) {
+	if NewRedactor(new(bytes.Buffer)).IsTerminal() {
+		t.Error("a buffer behind a redactor counts as a terminal")
+	}
+	if isTerminal(NewRedactor(NewRedactor(new(bytes.Buffer)))) {
+		t.Error("nested redactors over a buffer count as a terminal")
+	}
+}

@@ -159,7 +159,11 @@ func Detect(getenv func(string) string, stdout io.Writer, opts ...DetectOption) 
 }
 
 // isTerminal reports whether w is a character device, the only place colour belongs.
+// A wrapper such as Redactor answers for the writer it wraps.
 func isTerminal(w io.Writer) bool {
+	if t, ok := w.(interface{ IsTerminal() bool }); ok {
+		return t.IsTerminal()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
