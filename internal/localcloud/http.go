@@ -141,6 +141,7 @@ func (s *Server) routes() http.Handler {
 
 	h("PATCH /api/v1/vendor-portal/apps/{app}", st.patchVendorApp)
 
+	notFound := s.wrap(func(call) (int, any, error) { return 0, nil, errNotFound() })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		route := pattern
@@ -163,7 +164,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		if pattern == "" {
-			s.writeError(sw, errNotFound())
+			notFound.ServeHTTP(sw, r)
 			return
 		}
 		mux.ServeHTTP(sw, r)
