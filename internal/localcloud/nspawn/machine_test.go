@@ -1,0 +1,265 @@
+package nspawn
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+)
+
+// userDataFor pins host as the machine's host key (as the build pipeline
+// does) and writes a file, so the test sees cloud-init ran user_data.
+func userDataFor(host keyPair, marker string) string {
+	indented := "    " + strings.ReplaceAll(strings.TrimSpace(host.privatePEM), "\n", "\n    ")
+	return fmt.Sprintf(`#cloud-config
+ssh_keys:
+  ed25519_private: |
+%s
+  ed25519_public: %s
+write_files:
+  - path: /root/user-data-ran
+    content: "%s\n"
+`, indented, host.authorized, marker)
+}
+
+// perInstanceScript runs once per instance-id; it records which instance
+// ran it.
+const perInstanceScript = `#!/bin/sh
+cat /var/lib/cloud/data/instance-id >> /root/per-instance-ran
+`
+
+func TestMachineLifecycle(t *testing.T) {
+	b := newTestBackend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	client, host := newKeyPair(t), newKeyPair(t)
+
+	ip, err := b.Create(ctx, localcloud.MachineSpec{
+		ID: 101, Name: "first", Hostname: "first", ImageSlug: "debian-12-x64",
+		InstanceID: "i-first-101", UserData: userDataFor(host, "marker-101"), SSHKeys: []string{client.authorized},
+	})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if !b.Running(101) {
+		t.Fatal("Running = false right after Create")
+	}
+	c, presented := dialRoot(ctx, t, ip, client.signer)
+	if !bytes.Equal(presented.Marshal(), host.signer.PublicKey().Marshal()) {
+		t.Errorf("machine presented host key %s, want the one user_data pinned", ssh.FingerprintSHA256(presented))
+	}
+	if state := systemState(t, c); state != "running" {
+		t.Errorf("systemctl is-system-running: %s", state)
+	}
+	checks := []struct{ cmd, want string }{
+		{"cat /root/user-data-ran", "marker-101"},
+		{"hostname", "first"},
+		{"cat /var/lib/cloud/data/instance-id", "i-first-101"},
+		// The droplet's address is its own, in its own namespace.
+		{"ip -4 -o addr show dev eth0", ip + "/24"},
+		// apt reaches the mirror only through the host's proxy.
+		{"apt-config dump Acquire::http::Proxy", b.proxy.url},
+	}
+	for _, ch := range checks {
+		out, err := sshRun(c, ch.cmd)
+		if err != nil || !strings.Contains(out, ch.want) {
+			t.Errorf("%s = %q (%v), want it to contain %q", ch.cmd, out, err, ch.want)
+		}
+	}
+	if out, err := sshRun(c, "cat /root/per-instance-ran 2>/dev/null; true"); err != nil || out != "" {
+		t.Errorf("per-instance marker exists before the script was placed: %q %v", out, err)
+	}
+	place := fmt.Sprintf("mkdir -p /var/lib/cloud/scripts/per-instance && printf '%%s' '%s' > /var/lib/cloud/scripts/per-instance/mark.sh && chmod +x /var/lib/cloud/scripts/per-instance/mark.sh", perInstanceScript)
+	if _, err := sshRun(c, place); err != nil {
+		t.Fatalf("place per-instance script: %v", err)
+	}
+	c.Close()
+
+	shutdownStart := time.Now()
+	if err := b.Shutdown(ctx, 101); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	t.Logf("shutdown took %s", time.Since(shutdownStart).Round(time.Millisecond))
+	if b.Running(101) {
+		t.Fatal("Running = true after Shutdown")
+	}
+	assertStopped(t, b, 101)
+
+	snapStart := time.Now()
+	size, err := b.Snapshot(ctx, 101, 9001)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	t.Logf("snapshot took %s, size %.3f GB", time.Since(snapStart).Round(time.Millisecond), size)
+	if size < 0.1 || size > 5 {
+		t.Errorf("snapshot size %.3f GB, want the used size of a small Debian (0.1-5 GB)", size)
+	}
+
+	// From the snapshot, with a fresh instance-id, and ignoring the pinned host key.
+	ip2, err := b.Create(ctx, localcloud.MachineSpec{
+		ID: 102, Name: "second", Hostname: "second", SnapshotID: 9001,
+		InstanceID: "i-second-102", UserData: userDataFor(host, "marker-102"), SSHKeys: []string{client.authorized},
+		IgnoreHostKeys: true,
+	})
+	if err != nil {
+		t.Fatalf("Create from snapshot: %v", err)
+	}
+	if ip2 == ip {
+		t.Errorf("second machine got the first one's address %s", ip)
+	}
+	c2, presented2 := dialRoot(ctx, t, ip2, client.signer)
+	defer c2.Close()
+	if bytes.Equal(presented2.Marshal(), host.signer.PublicKey().Marshal()) {
+		t.Error("IgnoreHostKeys: machine still presents the host key user_data pinned")
+	}
+	if state := systemState(t, c2); state != "running" {
+		t.Errorf("systemctl is-system-running on the snapshot's machine: %s", state)
+	}
+	out, err := sshRun(c2, "cat /root/per-instance-ran")
+	if err != nil || strings.TrimSpace(out) != "i-second-102" {
+		t.Errorf("per-instance script on the new instance: got %q (%v), want exactly one run by i-second-102", out, err)
+	}
+	if out, _ := sshRun(c2, "cat /root/user-data-ran"); !strings.Contains(out, "marker-102") {
+		t.Errorf("the new instance's user_data did not run: /root/user-data-ran = %q", out)
+	}
+
+	// The source droplet is still usable after its snapshot.
+	if err := b.PowerOn(ctx, 101); err != nil {
+		t.Fatalf("PowerOn: %v", err)
+	}
+	c1, _ := dialRoot(ctx, t, ip, client.signer)
+	if out, _ := sshRun(c1, "cat /root/per-instance-ran 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+		t.Errorf("per-instance script ran again on the same instance after power on: %q", out)
+	}
+	c1.Close()
+
+	for _, id := range []int{101, 102} {
+		if err := b.Delete(ctx, id); err != nil {
+			t.Errorf("Delete %d: %v", id, err)
+		}
+	}
+	if err := b.DeleteSnapshot(ctx, 9001); err != nil {
+		t.Errorf("DeleteSnapshot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.StateDir(), "snapshots", "9001")); !os.IsNotExist(err) {
+		t.Errorf("snapshot dir still there after DeleteSnapshot: %v", err)
+	}
+}
+
+func TestMachinePowerCycleAndReboot(t *testing.T) {
+	b := newTestBackend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client := newKeyPair(t)
+	ip, err := b.Create(ctx, localcloud.MachineSpec{
+		ID: 201, Name: "cycle", ImageSlug: "debian-12-x64", InstanceID: "i-cycle-201",
+		UserData: "#!/bin/sh\necho script-ran > /root/script-ran\n", SSHKeys: []string{client.authorized},
+	})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	bootID := func() string {
+		c, _ := dialRoot(ctx, t, ip, client.signer)
+		defer c.Close()
+		systemState(t, c)
+		if out, err := sshRun(c, "cat /root/script-ran"); err != nil || strings.TrimSpace(out) != "script-ran" {
+			t.Errorf("user_data script: %q %v", out, err)
+		}
+		out, err := sshRun(c, "cat /proc/sys/kernel/random/boot_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	first := bootID()
+
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"reboot", func() error { return b.Reboot(ctx, 201) }},
+		{"power off + power on", func() error {
+			if err := b.PowerOff(ctx, 201); err != nil {
+				return err
+			}
+			if b.Running(201) {
+				return fmt.Errorf("still running after PowerOff")
+			}
+			assertStopped(t, b, 201)
+			return b.PowerOn(ctx, 201)
+		}},
+	}
+	prev := first
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if !b.Running(201) {
+			t.Fatalf("%s: not running afterwards", s.name)
+		}
+		now := bootID()
+		if now == prev {
+			t.Errorf("%s: boot id unchanged (%s): the OS did not restart", s.name, now)
+		}
+		prev = now
+	}
+	if err := b.Reboot(ctx, 999); err == nil {
+		t.Error("Reboot of an unknown machine: want an error")
+	}
+}
+
+// assertStopped checks the machine really stopped: no process in its
+// cgroups and its overlay unmounted.
+func assertStopped(t *testing.T, b *Backend, id int) {
+	t.Helper()
+	m, err := b.machine(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cg := range m.cgroups() {
+		if pids := cgroupPIDs(cg); len(pids) > 0 {
+			t.Errorf("processes %v remain in %s after stop", pids, cg)
+		}
+	}
+	if m.mounted() {
+		t.Errorf("overlay of %s still mounted after stop", m.name)
+	}
+}
+
+func TestTwoBackendsTakeDifferentSubnets(t *testing.T) {
+	needMachines(t)
+	ctx := context.Background()
+	var subnets []string
+	for i := 0; i < 2; i++ {
+		b, err := New(ctx, Options{Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix, state := b.Prefix(), b.StateDir()
+		t.Cleanup(func() {
+			if err := b.Close(ctx); err != nil {
+				t.Error(err)
+			}
+			if left := Leftovers(prefix, state); len(left) > 0 {
+				t.Errorf("leftovers of %s: %v", prefix, left)
+			}
+		})
+		subnets = append(subnets, b.Subnet())
+	}
+	if subnets[0] == subnets[1] {
+		t.Fatalf("both backends took %s", subnets[0])
+	}
+	// A subnet in use is refused when asked for explicitly.
+	if b, err := New(ctx, Options{Subnet: subnets[0]}); err == nil {
+		_ = b.Close(ctx)
+		t.Fatalf("New with the busy subnet %s: want an error", subnets[0])
+	}
+}
