@@ -3,8 +3,10 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -134,5 +136,68 @@ func TestReplaceBlock(t *testing.T) {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// The example workflows are copied by users: every input they pass must exist,
+// and every output they read must be declared in action.yml.
+func TestExampleWorkflowsUseRealInputsAndOutputs(t *testing.T) {
+	root := repoRoot(t)
+	var a actionYAML
+	data, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &a); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "examples", "workflows", "*.yml"))
+	if len(files) < 3 {
+		t.Fatalf("want at least 3 example workflows, found %d", len(files))
+	}
+	outputRef := regexp.MustCompile(`steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)`)
+	expr := regexp.MustCompile(`\$\{\{[^}]*\}\}`)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wf struct {
+			Jobs map[string]struct {
+				Steps []struct {
+					ID   string
+					Uses string
+					With map[string]string
+				}
+			}
+		}
+		if err := yaml.Unmarshal(raw, &wf); err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		ours := map[string]bool{}
+		for _, job := range wf.Jobs {
+			for _, st := range job.Steps {
+				if !strings.HasPrefix(st.Uses, "mp-image-action/mp-image-action@") {
+					continue
+				}
+				ours[st.ID] = true
+				for k, v := range st.With {
+					if _, ok := a.Inputs[k]; !ok {
+						t.Errorf("%s: input %q does not exist", filepath.Base(f), k)
+					}
+					if k == "snapshot-name" {
+						if _, err := RenderSnapshotName(expr.ReplaceAllString(v, "x"), time.Now(), "abc123"); err != nil {
+							t.Errorf("%s: %v", filepath.Base(f), err)
+						}
+					}
+				}
+			}
+		}
+		for _, m := range outputRef.FindAllStringSubmatch(string(raw), -1) {
+			if _, ok := a.Outputs[m[2]]; ours[m[1]] && !ok {
+				t.Errorf("%s: output %q is not declared in action.yml", filepath.Base(f), m[2])
+			}
+		}
 	}
 }
