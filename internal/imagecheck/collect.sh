@@ -155,8 +155,10 @@ fi
 # First lines of what the log rules flag, so a report says what is in them.
 for f in "$R"/var/log/*.log "$R"/var/log/*.[0-9] "$R"/var/log/*-????????; do
 	[ -f "$f" ] || continue
-	case $f in *.gz | *.xz | *.bz2 | *.zst) continue ;; esac
-	[ "$(wc -c <"$f")" -gt 50 ] || continue
+	case $f in
+	*.gz | *.xz | *.bz2 | *.zst) continue ;;
+	*.log) [ "$(wc -c <"$f")" -gt 50 ] || continue ;;
+	esac
 	sec loghead "${f#"$R"}"
 	head -n 3 "$f" | cut -c 1-200 | base64
 done

@@ -209,6 +209,7 @@ func checkUpdates(f *Facts, o Options) Result {
 	x := Result{ID: "security-updates", Title: "no pending security updates", Status: Pass, Upstream: true}
 	if u.Manager == "" {
 		x.Status = Fail
+		x.Title = "pending security updates could not be checked"
 		x.Details = []string{"neither apt-get nor dnf/yum was found"}
 		x.Remedy = "install the distribution's package manager; the review checks security updates with it"
 		return x
@@ -331,7 +332,7 @@ func checkPassword(f *Facts, u User) Result {
 	x.Title = u.Name + " has a password set"
 	x.Details = []string{"password field is " + class + " (only !, !! or * pass)"}
 	if u.Name == "root" {
-		x.Remedy = "lock root's password: usermod -p '*' root (customers log in with their SSH key; set per-droplet secrets in a per-instance script)"
+		x.Remedy = "lock root's password: usermod -p '*' root (customers log in with their SSH key; generate per-droplet passwords in a per-instance script)"
 	} else {
 		x.Remedy = fmt.Sprintf("lock it: usermod -p '!' %s, or delete the user (only system users may ship in the image)", u.Name)
 	}
