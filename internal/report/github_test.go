@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runnerEnv creates the files a GitHub runner gives a docker action and returns a getenv over them.
@@ -241,5 +242,45 @@ func TestDetectOutsideGitHubNeverNeedsRunnerFiles(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "::") {
 		t.Errorf("workflow commands outside GitHub: %q", out.String())
+	}
+}
+
+// What the main step saves comes back to the post step as STATE_<key>.
+func TestStateRoundTripToPostStep(t *testing.T) {
+	getenv, env := runnerEnv(t)
+	g := NewGitHub(getenv, new(bytes.Buffer))
+	g.State(StateRunID, "r1")
+	g.State(StateAPIURL, "http://127.0.0.1:9/")
+	g.State(StateDropletID, "42")
+	g.State(StateKeyID, "7")
+	g.State(StateDone, "true")
+	saved, _ := readParsed(t, env["GITHUB_STATE"])
+	post := func(k string) string {
+		if name, ok := strings.CutPrefix(k, "STATE_"); ok {
+			return saved[name]
+		}
+		return ""
+	}
+	got := ReadState(post)
+	want := SavedState{RunID: "r1", APIURL: "http://127.0.0.1:9/", DropletID: 42, KeyID: 7, Done: true}
+	if got != want {
+		t.Errorf("ReadState = %+v, want %+v", got, want)
+	}
+	if (ReadState(func(string) string { return "x" }) != SavedState{RunID: "x", APIURL: "x"}) {
+		t.Error("unparsable IDs should read as 0")
+	}
+}
+
+// On GitHub the group opens before the console's step line, so the line sits inside it.
+func TestDetectOrderOnGitHub(t *testing.T) {
+	getenv, _ := runnerEnv(t)
+	var out bytes.Buffer
+	s := Detect(getenv, &out, WithClock(func() time.Time { return time.Time{} }))
+	s.StepStart("provision")
+	s.Log("hello")
+	s.StepEnd(StepRecord{Name: "provision", Status: StatusOK})
+	want := "::group::provision\n[ 0:00] ==> provision\nhello\n::endgroup::\n[ 0:00] ok provision (0s)\n"
+	if out.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
