@@ -92,6 +92,12 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatal("Running = true after Shutdown")
 	}
 	assertStopped(t, b, 101)
+	// An orderly halt, not a kill: systemd inside said so on the console.
+	if console, _ := os.ReadFile(filepath.Join(b.StateDir(), "machines", "101", "console.log")); !strings.Contains(string(console), "Halting system") && !strings.Contains(string(console), "Powering off") {
+		t.Errorf("console shows no orderly halt:\n%s", lastLines(string(console), 15))
+	} else {
+		t.Logf("console tail:\n%s", lastLines(string(console), 6))
+	}
 
 	snapStart := time.Now()
 	size, err := b.Snapshot(ctx, 101, 9001)
