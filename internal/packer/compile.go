@@ -117,7 +117,7 @@ func compileProvisioner(b *block, step int, typ, builderName, base string, plan 
 		if why == "" {
 			why = "mp-image runs only shell and file provisioners; move the work into a shell script"
 		}
-		b.errf("type", "provisioner type %q is not supported: %s", typ, why)
+		b.typeErr("provisioner type %q is not supported: %s", typ, why)
 	}
 }
 

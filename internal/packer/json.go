@@ -347,7 +347,7 @@ func jsonBuilder(file string, top *object, o Options, in *interp, probs *problem
 		typ := b.str("type")
 		b.what = fmt.Sprintf("builder %d (%s)", i+1, typ)
 		if typ != BuilderType {
-			b.errf("type", "builder type %q is not supported: mp-image builds DigitalOcean images only (type %q)", typ, BuilderType)
+			b.typeErr("builder type %q is not supported: mp-image builds DigitalOcean images only (type %q)", typ, BuilderType)
 			continue
 		}
 		found = append(found, b)
@@ -405,7 +405,7 @@ func postProcessor(b *block, o Options, plan *recipe.Plan) {
 		if typ == "shell-local" {
 			why = "it runs on the CI host after the build: make it a later workflow step that reads mp-image's outputs (snapshot-id, the --manifest file)"
 		}
-		b.errf("type", "post-processor type %q is not supported: %s", typ, why)
+		b.typeErr("post-processor type %q is not supported: %s", typ, why)
 		return
 	}
 	b.unknown(set("type", "output", "strip_path", "strip_time", "custom_data", "only", "except", "name", "keep_input_artifact"), nil, func(string) {})

@@ -291,11 +291,11 @@ func TestErrorLines(t *testing.T) {
 	}
 	want := []string{
 		fmt.Sprintf("%s:%d: builder 1 (digitalocean): ssh_usernme: unknown setting", file, lineOf(t, file, `"ssh_usernme"`)),
-		fmt.Sprintf("%s:%d: provisioner 2 (ansible): type: provisioner type \"ansible\" is not supported", file, lineOf(t, file, `"type": "ansible"`)),
+		fmt.Sprintf("%s:%d: provisioner 2 (ansible): provisioner type \"ansible\" is not supported", file, lineOf(t, file, `"type": "ansible"`)),
 		fmt.Sprintf("%s:%d: provisioner 3 (file): source: cannot read does-not-exist/", file, lineOf(t, file, `"source": "does-not-exist/"`)),
-		fmt.Sprintf("%s:%d: provisioner 4 (shell-local): type: provisioner type \"shell-local\" is not supported: it runs on the CI host", file, lineOf(t, file, `"type": "shell-local"`)),
-		fmt.Sprintf("%s:%d: provisioner 5 (breakpoint): type: provisioner type \"breakpoint\" is not supported", file, lineOf(t, file, `"type": "breakpoint"`)),
-		fmt.Sprintf("%s:%d: post-processor 1 (compress): type: post-processor type \"compress\" is not supported", file, lineOf(t, file, `"compress"`)),
+		fmt.Sprintf("%s:%d: provisioner 4 (shell-local): provisioner type \"shell-local\" is not supported: it runs on the CI host", file, lineOf(t, file, `"type": "shell-local"`)),
+		fmt.Sprintf("%s:%d: provisioner 5 (breakpoint): provisioner type \"breakpoint\" is not supported", file, lineOf(t, file, `"type": "breakpoint"`)),
+		fmt.Sprintf("%s:%d: post-processor 1 (compress): post-processor type \"compress\" is not supported", file, lineOf(t, file, `"compress"`)),
 		"6 problems",
 	}
 	for _, w := range want {
@@ -307,7 +307,7 @@ func TestErrorLines(t *testing.T) {
 	file = filepath.Join("testdata", "bad", "two-builders.json")
 	_, err = Load(file, testOptions(t.TempDir(), nil))
 	for _, w := range []string{
-		fmt.Sprintf("%s:%d: builder 2 (amazon-ebs): type: builder type \"amazon-ebs\" is not supported", file, lineOf(t, file, "amazon-ebs")),
+		fmt.Sprintf("%s:%d: builder 2 (amazon-ebs): builder type \"amazon-ebs\" is not supported", file, lineOf(t, file, "amazon-ebs")),
 		fmt.Sprintf("%s:%d: 2 builders", file, lineOf(t, file, `"builders"`)),
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {

@@ -137,11 +137,20 @@ func (b *block) errf(key, format string, args ...any) {
 	b.p.addf(b.file, line, "%s: %s", b.what, msg)
 }
 
+// invalid stands for a value whose evaluation already failed (and was
+// reported): getters treat it as unset instead of piling up follow-on errors.
+type invalid struct{}
+
+// typeErr reports an unsupported type at the line of its "type" key (JSON) or block (HCL).
+func (b *block) typeErr(format string, args ...any) {
+	b.p.addf(b.file, b.lineOf("type"), "%s: %s", b.what, fmt.Sprintf(format, args...))
+}
+
 func (b *block) has(key string) bool { _, ok := b.attrs[key]; return ok && b.attrs[key] != nil }
 
 func (b *block) str(key string) string {
 	v, ok := b.attrs[key]
-	if !ok || v == nil {
+	if _, bad := v.(invalid); !ok || v == nil || bad {
 		return ""
 	}
 	switch v := v.(type) {
@@ -158,7 +167,7 @@ func (b *block) str(key string) string {
 
 func (b *block) strs(key string) []string {
 	v, ok := b.attrs[key]
-	if !ok || v == nil {
+	if _, bad := v.(invalid); !ok || v == nil || bad {
 		return nil
 	}
 	switch v := v.(type) {
@@ -186,7 +195,7 @@ func (b *block) strs(key string) []string {
 
 func (b *block) boolean(key string) bool {
 	v, ok := b.attrs[key]
-	if !ok || v == nil {
+	if _, bad := v.(invalid); !ok || v == nil || bad {
 		return false
 	}
 	switch v := v.(type) {
@@ -206,7 +215,7 @@ func (b *block) boolean(key string) bool {
 
 func (b *block) duration(key string) time.Duration {
 	v, ok := b.attrs[key]
-	if !ok || v == nil {
+	if _, bad := v.(invalid); !ok || v == nil || bad {
 		return 0
 	}
 	s, isStr := v.(string)
@@ -225,7 +234,7 @@ func (b *block) duration(key string) time.Duration {
 
 func (b *block) ints(key string) []int {
 	v, ok := b.attrs[key]
-	if !ok || v == nil {
+	if _, bad := v.(invalid); !ok || v == nil || bad {
 		return nil
 	}
 	list, isList := v.([]any)
