@@ -30,7 +30,7 @@ type Options struct {
 	// Expected durations steer polling (see Poll); zero values use defaults
 	// that fit DigitalOcean's usual timings.
 	ExpectActive, ExpectShutdown, ExpectSnapshot, ExpectTransfer time.Duration
-	PollTick                                                   time.Duration
+	PollTick                                                     time.Duration
 }
 
 // Client is a DigitalOcean API client shaped by what a build needs.

@@ -469,3 +469,12 @@ func (c *Client) FindDropletByIP(ctx context.Context, ip string) (*godo.Droplet,
 		opt.Page = page + 1
 	}
 }
+
+// UntagImage removes a tag from a snapshot; a tag already gone is fine.
+func (c *Client) UntagImage(ctx context.Context, imageID int, tag string) error {
+	_, err := c.godo.Tags.UntagResources(ctx, tag, &godo.UntagResourcesRequest{Resources: []godo.Resource{{ID: fmt.Sprint(imageID), Type: godo.ImageResourceType}}})
+	if err != nil && !isNotFound(err) {
+		return wrap(fmt.Sprintf("untagging snapshot %d", imageID), err)
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+#!/bin/sh
+# The Marketplace expects a firewall: allow SSH and turn ufw on.
+set -eu
+apt-get -y -q install ufw
+ufw limit ssh
+ufw --force enable

@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/report"
+)
+
+// Manifest is the build's record: IDs, names, timings; never a secret.
+func (b *Build) Manifest(runErr error) *report.Manifest {
+	m := &report.Manifest{
+		DropletIP: b.IP, RunID: b.RunID, Mode: b.Cfg.Mode, Image: b.Cfg.Image, Region: b.Cfg.Region,
+		Size: b.Cfg.Size, APIURL: b.Cfg.APIURL, Version: Version, AppName: b.Cfg.ApplicationName,
+		AppVersion: b.Cfg.ApplicationVersion, ReportPath: b.ReportPath,
+		Steps: b.Records, APIRequests: b.Requests(), Started: b.Started, Finished: time.Now(),
+		Regions: []string{},
+	}
+	if b.Plan != nil {
+		m.Recipe = b.Plan.Source
+	}
+	if b.Snapshot != nil {
+		m.SnapshotID, m.SnapshotName = b.Snapshot.ID, b.Snapshot.Name
+		m.Regions = append(m.Regions, b.Regions...)
+	}
+	if b.Droplet != nil {
+		m.DropletID = b.Droplet.ID
+	}
+	if b.Validation != nil {
+		m.Validation = b.Validation.Verdict()
+	}
+	if runErr != nil {
+		m.Error = runErr.Error()
+		if b.Cancelled {
+			m.Error = "cancelled: " + m.Error
+		}
+	}
+	return m
+}
+
+func writeManifest(b *Build, runErr error) error {
+	if b.Cfg.Manifest == "" {
+		return nil
+	}
+	if err := report.WriteManifest(b.Cfg.Manifest, b.Manifest(runErr)); err != nil {
+		return fmt.Errorf("writing the manifest: %w", err)
+	}
+	return nil
+}
+
+func summaryMarkdown(b *Build, runErr error) string {
+	s := report.BuildSummary(b.Manifest(runErr))
+	if b.Validation != nil {
+		s += "\n" + b.Validation.Markdown()
+	}
+	return s
+}
