@@ -39,6 +39,8 @@ type machine struct {
 	done     chan struct{} // closed when the machine has stopped for good
 	running  bool
 	stopping bool // a stop was asked for: exit 133 (reboot) must not restart
+
+	destroyed bool // guarded by act: a second destroy must not free names reused since
 }
 
 // errNoMachine says the API asked about a droplet the backend never booted.
@@ -492,7 +494,7 @@ func (b *Backend) IP(id int) (string, error) {
 func (b *Backend) Delete(ctx context.Context, id int) error {
 	m, err := b.machine(id)
 	if err != nil {
-		return err
+		return nil // nothing left of it: a boot that failed already cleaned up
 	}
 	m.act.Lock()
 	defer m.act.Unlock()
@@ -500,6 +502,10 @@ func (b *Backend) Delete(ctx context.Context, id int) error {
 }
 
 func (m *machine) destroy(ctx context.Context) error {
+	if m.destroyed {
+		return nil
+	}
+	m.destroyed = true
 	var errs *multierror.Error
 	if err := m.powerOff(ctx); err != nil {
 		errs = multierror.Append(errs, err)

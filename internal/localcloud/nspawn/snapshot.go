@@ -69,7 +69,7 @@ func (b *Backend) DeleteSnapshot(ctx context.Context, snapID int) error {
 	s, ok := b.snapshots[snapID]
 	if !ok {
 		b.mu.Unlock()
-		return fmt.Errorf("snapshot %d does not exist here", snapID)
+		return nil // already gone: deleting is idempotent, as for NoMachines
 	}
 	delete(b.snapshots, snapID)
 	layer := s.lowers[0]

@@ -1,0 +1,307 @@
+// Package e2e drives the local cloud with DigitalOcean's own godo client against real nspawn machines.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/localcloud/nspawn"
+)
+
+// cloud is the one emulator with real machines every test here shares:
+// starting a backend and its proxy per test would only slow them down.
+var cloud struct {
+	skip    string // why machines cannot run here
+	srv     *localcloud.Server
+	backend *nspawn.Backend
+	token   string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if err := nspawn.Available(); err != nil {
+		cloud.skip = err.Error()
+		return m.Run()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	b, err := nspawn.New(ctx, nspawn.Options{Logf: logf})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: nspawn backend: %v\n", err)
+		return 1
+	}
+	prefix, state := b.Prefix(), b.StateDir()
+	if err := b.EnsureBaseImage(ctx, "debian-12-x64"); err != nil {
+		_ = b.Close(context.Background())
+		fmt.Fprintf(os.Stderr, "e2e: base image: %v\n", err)
+		return 1
+	}
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	cloud.token = hex.EncodeToString(raw)
+	// The API's modelled delays are shortened; the machines' own are real.
+	srv, err := localcloud.Start(ctx, localcloud.Options{Token: cloud.token, Machines: b, TimeScale: 0.01, Logf: logf})
+	if err != nil {
+		_ = b.Close(context.Background())
+		fmt.Fprintf(os.Stderr, "e2e: start local cloud: %v\n", err)
+		return 1
+	}
+	cloud.srv, cloud.backend = srv, b
+	code := m.Run()
+	// Server.Close deletes every droplet and closes the backend.
+	if err := srv.Close(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: close: %v\n", err)
+		code = 1
+	}
+	if left := nspawn.Leftovers(prefix, state); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: after Close, still on the host:\n%s\n", strings.Join(left, "\n"))
+		code = 1
+	}
+	return code
+}
+
+func needCloud(t testing.TB) *godo.Client {
+	t.Helper()
+	if cloud.skip != "" {
+		t.Skipf("skipping: end-to-end tests boot real systemd-nspawn machines: %s", cloud.skip)
+	}
+	c := godo.NewFromToken(cloud.token)
+	u, err := url.Parse(cloud.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BaseURL = u
+	return c
+}
+
+// perInstanceScript records which instance ran it; cloud-init runs it once
+// per instance-id.
+const perInstanceScript = "#!/bin/sh\ncat /var/lib/cloud/data/instance-id >> /root/per-instance-ran\n"
+
+func TestDropletSnapshotRoundTrip(t *testing.T) {
+	c := needCloud(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	signer, authorized := newKey(t)
+	key, _, err := c.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "e2e", PublicKey: authorized})
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	d1, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{
+		Name: "e2e-build", Region: "nyc3", Size: "s-1vcpu-1gb",
+		Image:    godo.DropletCreateImage{Slug: "debian-12-x64"},
+		SSHKeys:  []godo.DropletCreateSSHKey{{ID: key.ID}},
+		Tags:     []string{"e2e"},
+		UserData: "#cloud-config\nwrite_files:\n  - path: /root/from-user-data\n    content: \"user_data ran\\n\"\n",
+	})
+	if err != nil {
+		t.Fatalf("create droplet: %v", err)
+	}
+	d1 = waitStatus(ctx, t, c, d1.ID, "active")
+	ip1, err := d1.PublicIPv4()
+	if err != nil || ip1 == "" {
+		t.Fatalf("droplet %d has no public IPv4: %v", d1.ID, err)
+	}
+
+	ssh1 := dialRoot(ctx, t, ip1, signer)
+	if state := systemState(t, ssh1); state != "running" {
+		t.Errorf("systemctl is-system-running: %s", state)
+	}
+	if out, err := run(ssh1, "cat /root/from-user-data"); err != nil || strings.TrimSpace(out) != "user_data ran" {
+		t.Errorf("user_data did not run: %q %v", out, err)
+	}
+	instance1, _ := run(ssh1, "cat /var/lib/cloud/data/instance-id")
+	place := fmt.Sprintf("mkdir -p /var/lib/cloud/scripts/per-instance && printf '%%s' '%s' > /var/lib/cloud/scripts/per-instance/mark.sh && chmod +x /var/lib/cloud/scripts/per-instance/mark.sh", perInstanceScript)
+	if _, err := run(ssh1, place); err != nil {
+		t.Fatalf("place per-instance script: %v", err)
+	}
+	ssh1.Close()
+
+	a, _, err := c.DropletActions.Shutdown(ctx, d1.ID)
+	if err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	waitAction(ctx, t, c, d1.ID, a.ID)
+	waitStatus(ctx, t, c, d1.ID, "off")
+	if cloud.backend.Running(d1.ID) {
+		t.Fatal("API says off but the machine still runs")
+	}
+
+	a, _, err = c.DropletActions.Snapshot(ctx, d1.ID, "e2e-snapshot")
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	waitAction(ctx, t, c, d1.ID, a.ID)
+	snaps, _, err := c.Droplets.Snapshots(ctx, d1.ID, nil)
+	if err != nil || len(snaps) != 1 || snaps[0].Name != "e2e-snapshot" {
+		t.Fatalf("droplet snapshots = %+v, %v; want one named e2e-snapshot", snaps, err)
+	}
+	snap := snaps[0]
+	if snap.SizeGigaBytes <= 0 {
+		t.Errorf("snapshot size_gigabytes = %v, want the used size", snap.SizeGigaBytes)
+	}
+
+	d2, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{
+		Name: "e2e-from-snapshot", Region: "nyc3", Size: "s-1vcpu-1gb",
+		Image:   godo.DropletCreateImage{ID: snap.ID},
+		SSHKeys: []godo.DropletCreateSSHKey{{Fingerprint: key.Fingerprint}},
+	})
+	if err != nil {
+		t.Fatalf("create droplet from snapshot %d: %v", snap.ID, err)
+	}
+	d2 = waitStatus(ctx, t, c, d2.ID, "active")
+	ip2, _ := d2.PublicIPv4()
+	ssh2 := dialRoot(ctx, t, ip2, signer)
+	if state := systemState(t, ssh2); state != "running" {
+		t.Errorf("systemctl is-system-running on the snapshot's droplet: %s", state)
+	}
+	instance2, _ := run(ssh2, "cat /var/lib/cloud/data/instance-id")
+	ran, err := run(ssh2, "cat /root/per-instance-ran")
+	if err != nil || strings.TrimSpace(ran) != strings.TrimSpace(instance2) || instance2 == instance1 {
+		t.Errorf("per-instance script: ran by %q (%v); new instance %q, old %q: want exactly one run by the new one", ran, err, instance2, instance1)
+	}
+	ssh2.Close()
+
+	for _, id := range []int{d1.ID, d2.ID} {
+		if _, err := c.Droplets.Delete(ctx, id); err != nil {
+			t.Errorf("delete droplet %d: %v", id, err)
+		}
+	}
+	if _, err := c.Snapshots.Delete(ctx, strconv.Itoa(snap.ID)); err != nil {
+		t.Errorf("delete snapshot: %v", err)
+	}
+	if _, err := c.Keys.DeleteByID(ctx, key.ID); err != nil {
+		t.Errorf("delete key: %v", err)
+	}
+	// Deletes finish in the background: the machines' namespaces must go.
+	for _, id := range []int{d1.ID, d2.ID} {
+		ns := filepath.Join("/run/netns", cloud.backend.Prefix()+"-"+strconv.Itoa(id))
+		waitFor(ctx, t, "netns "+ns+" removed", func() bool { _, err := os.Stat(ns); return os.IsNotExist(err) })
+	}
+	if left, _, err := c.Droplets.ListByTag(ctx, "e2e", nil); err != nil || len(left) != 0 {
+		t.Errorf("droplets left: %d %v", len(left), err)
+	}
+}
+
+func waitFor(ctx context.Context, t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func waitStatus(ctx context.Context, t testing.TB, c *godo.Client, id int, status string) *godo.Droplet {
+	t.Helper()
+	var d *godo.Droplet
+	waitFor(ctx, t, fmt.Sprintf("droplet %d %s", id, status), func() bool {
+		var err error
+		d, _, err = c.Droplets.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("get droplet %d: %v", id, err)
+		}
+		return d.Status == status
+	})
+	return d
+}
+
+func waitAction(ctx context.Context, t testing.TB, c *godo.Client, dropletID, actionID int) {
+	t.Helper()
+	waitFor(ctx, t, fmt.Sprintf("action %d", actionID), func() bool {
+		a, _, err := c.DropletActions.Get(ctx, dropletID, actionID)
+		if err != nil {
+			t.Fatalf("get action %d: %v", actionID, err)
+		}
+		if a.Status == "errored" {
+			t.Fatalf("action %d (%s) errored", actionID, a.Type)
+		}
+		return a.Status == "completed"
+	})
+}
+
+func newKey(t testing.TB) (ssh.Signer, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
+}
+
+// dialRoot retries through boot: sshd starts, cloud-init restarts it
+// (reset, refused), then it stays.
+func dialRoot(ctx context.Context, t testing.TB, ip string, key ssh.Signer) *ssh.Client {
+	t.Helper()
+	cfg := &ssh.ClientConfig{
+		User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(key)},
+		// A fresh local machine: its host key is new by design here.
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 3 * time.Second,
+	}
+	var last error
+	for ctx.Err() == nil {
+		c, err := ssh.Dial("tcp", net.JoinHostPort(ip, "22"), cfg)
+		if err == nil {
+			return c
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("ssh root@%s: %v (last: %v)", ip, ctx.Err(), last)
+	return nil
+}
+
+func run(c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	s.Stdout, s.Stderr = &out, &errb
+	if err := s.Run(cmd); err != nil {
+		return out.String(), fmt.Errorf("%q: %w: %s", cmd, err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func systemState(t testing.TB, c *ssh.Client) string {
+	t.Helper()
+	if out, err := run(c, "cloud-init status --wait --long"); err != nil {
+		t.Logf("cloud-init status: %v\n%s", err, out)
+	}
+	state, _ := run(c, "systemctl is-system-running --wait")
+	state = strings.TrimSpace(state)
+	if state != "running" {
+		failed, _ := run(c, "systemctl --failed --no-legend --plain")
+		return state + ": failed units: " + strings.TrimSpace(failed)
+	}
+	return state
+}
