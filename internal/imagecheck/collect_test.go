@@ -38,8 +38,7 @@ type node struct {
 }
 
 // cleanTree is a Debian 12 root file system that passes every rule collectable from files.
-func cleanTree(buildKeyLine string) map[string]node {
-	_ = buildKeyLine
+func cleanTree() map[string]node {
 	return map[string]node{
 		"etc/os-release":          {body: "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n"},
 		"etc/passwd":              {body: "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\napp:x:1000:1000::/home/app:/bin/bash\n"},
@@ -188,7 +187,7 @@ func TestCollectFixtureTrees(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := cleanTree(buildLine)
+			tr := cleanTree()
 			tc.edit(tr)
 			root := writeTree(t, tr)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -235,9 +234,7 @@ func TestParseGolden(t *testing.T) {
 	outPath := filepath.Join("testdata", "collect-debian12.out")
 	factsPath := filepath.Join("testdata", "collect-debian12.facts.json")
 	if *update {
-		_, bk := testKey(t, 3, "")
-		_ = bk
-		tr := cleanTree("")
+		tr := cleanTree()
 		line, _ := testKey(t, 4, "")
 		tr["home/app/.ssh/authorized_keys"] = node{mode: 0o600, body: "# comment\n" + line + "\ngarbage line\n"}
 		tr["home/app/.ssh/known_hosts"] = node{body: strings.Repeat("k", 80)}
@@ -378,9 +375,6 @@ func TestScriptsPassShellcheck(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Skip("shellcheck is not installed")
 	}
-	out, err := exec.Command("shellcheck", "-s", "sh", "-").CombinedOutput()
-	_ = out
-	_ = err
 	c := exec.Command("shellcheck", "-s", "sh", "-")
 	c.Stdin = strings.NewReader(collectScript)
 	if out, err := c.CombinedOutput(); err != nil {
