@@ -269,3 +269,39 @@ func TestTwoBackendsTakeDifferentSubnets(t *testing.T) {
 		t.Fatalf("New with the busy subnet %s: want an error", subnets[0])
 	}
 }
+
+// TestAptAndFirewallInside checks what every Marketplace build does first:
+// apt through the host's proxy (including the security suite img_check
+// looks at) and ufw, which must work inside the machine's own namespace.
+func TestAptAndFirewallInside(t *testing.T) {
+	b := newTestBackend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	client := newKeyPair(t)
+	ip, err := b.Create(ctx, localcloud.MachineSpec{ID: 301, ImageSlug: "debian-12-x64", InstanceID: "i-apt-301", SSHKeys: []string{client.authorized}})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	c, _ := dialRoot(ctx, t, ip, client.signer)
+	defer c.Close()
+	systemState(t, c)
+	steps := []struct{ cmd, want string }{
+		{"apt-get update 2>&1", "bookworm-security"},
+		{"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends hello >/dev/null 2>&1 && hello", "Hello, world!"},
+		// Programs run over SSH find the proxy too (pam_env reads /etc/environment).
+		{"curl -fsS -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/dists/bookworm/Release", "200"},
+		{"ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null && ufw status", "Status: active"},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		out, err := sshRun(c, s.cmd)
+		if err != nil || !strings.Contains(out, s.want) {
+			t.Fatalf("%s: %v\n%s\nwant %q", s.cmd, err, lastLines(out, 10), s.want)
+		}
+		t.Logf("%s: %s", s.cmd, time.Since(start).Round(time.Millisecond))
+	}
+	// ufw enabled inside must not cut SSH from the host: it is the
+	// machine's own firewall in its own namespace.
+	c2, _ := dialRoot(ctx, t, ip, client.signer)
+	c2.Close()
+}
