@@ -156,6 +156,7 @@ func checkCloudInit(f *Facts) Result {
 		return x
 	}
 	x.Status = Fail
+	x.Title = "cloud-init is missing"
 	x.Details = []string{"cloud-init is not on PATH"}
 	x.Remedy = "install cloud-init (apt-get install cloud-init / dnf install cloud-init): droplets get their network, keys and per-instance scripts from it"
 	return x
@@ -192,6 +193,7 @@ func checkFirewall(f *Facts, fam osFamily) Result {
 		x.Status, x.Title = Pass, "firewall (csf) is active"
 	}
 	if x.Status == Warn {
+		x.Title = "no firewall is active"
 		if fw.IPTablesLoaded {
 			x.Details = append(x.Details, "the ip_tables module is loaded, but no managed firewall is active")
 		}

@@ -32,7 +32,7 @@ func TestReportOutputs(t *testing.T) {
 
 	var tb bytes.Buffer
 	r.Table(&tb)
-	if !strings.Contains(tb.String(), "FAIL  password:root") || !strings.Contains(tb.String(), "fix: lock root's password") {
+	if !strings.Contains(tb.String(), "[FAIL] password:root: root has a password set") || !strings.Contains(tb.String(), "fix: lock root's password") {
 		t.Errorf("table:\n%s", tb.String())
 	}
 
