@@ -305,3 +305,53 @@ func systemState(t testing.TB, c *ssh.Client) string {
 	}
 	return state
 }
+
+// BenchmarkPostToSSH is what a build waits for: POST /v2/droplets until
+// root's SSH login on the droplet's public address works.
+//
+//	go test -run '^$' -bench PostToSSH -benchtime 3x ./internal/localcloud/e2e/
+func BenchmarkPostToSSH(bm *testing.B) {
+	c := needCloud(bm)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	signer, authorized := newKey(bm)
+	key, _, err := c.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "bench", PublicKey: authorized})
+	if err != nil {
+		bm.Fatal(err)
+	}
+	var total time.Duration
+	var pss int64
+	bm.ResetTimer()
+	for i := 0; i < bm.N; i++ {
+		start := time.Now()
+		d, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{
+			Name: fmt.Sprintf("bench-%d", i), Region: "nyc3", Size: "s-1vcpu-512mb-10gb",
+			Image: godo.DropletCreateImage{Slug: "debian-12-x64"}, SSHKeys: []godo.DropletCreateSSHKey{{ID: key.ID}},
+		})
+		if err != nil {
+			bm.Fatal(err)
+		}
+		d = waitStatus(ctx, bm, c, d.ID, "active")
+		ip, _ := d.PublicIPv4()
+		s := dialRoot(ctx, bm, ip, signer)
+		total += time.Since(start)
+		bm.StopTimer()
+		if i == bm.N-1 {
+			_, _ = run(s, "cloud-init status --wait")
+			time.Sleep(3 * time.Second)
+			if pss, err = cloud.backend.MemoryPSS(d.ID); err != nil {
+				bm.Fatal(err)
+			}
+		}
+		s.Close()
+		if _, err := c.Droplets.Delete(ctx, d.ID); err != nil {
+			bm.Fatal(err)
+		}
+		ns := filepath.Join("/run/netns", cloud.backend.Prefix()+"-"+strconv.Itoa(d.ID))
+		waitFor(ctx, bm, "netns "+ns+" removed", func() bool { _, err := os.Stat(ns); return os.IsNotExist(err) })
+		bm.StartTimer()
+	}
+	bm.ReportMetric(float64(total.Milliseconds())/float64(bm.N), "ms-POST-to-SSH")
+	bm.ReportMetric(float64(pss)/(1<<20), "MB-PSS/idle-machine")
+	_, _ = c.Keys.DeleteByID(ctx, key.ID)
+}
