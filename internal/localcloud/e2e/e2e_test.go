@@ -31,6 +31,8 @@ var cloud struct {
 	srv     *localcloud.Server
 	backend *nspawn.Backend
 	token   string
+	apiURL  string  // the server, or Prism validating in front of it
+	prism   *prism  // nil when conformance is not checked
 }
 
 func TestMain(m *testing.M) {
@@ -66,8 +68,29 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: start local cloud: %v\n", err)
 		return 1
 	}
-	cloud.srv, cloud.backend = srv, b
+	cloud.srv, cloud.backend, cloud.apiURL = srv, b, srv.URL()
+	p, err := startPrism(ctx, srv.URL())
+	switch {
+	case err != nil:
+		_ = srv.Close(context.Background())
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	case p != nil:
+		cloud.prism, cloud.apiURL = p, p.url
+		defer p.stop()
+	}
 	code := m.Run()
+	if p != nil {
+		if os.Getenv("MP_PRISM_LOG") != "" {
+			p.mu.Lock()
+			_ = os.WriteFile(os.Getenv("MP_PRISM_LOG"), p.out.Bytes(), 0o644)
+			p.mu.Unlock()
+		}
+		if v := p.violations(); v != "" {
+			fmt.Fprintf(os.Stderr, "e2e: Prism found OpenAPI violations:\n%s\n", v)
+			code = 1
+		}
+	}
 	// Server.Close deletes every droplet and closes the backend.
 	if err := srv.Close(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: close: %v\n", err)
@@ -86,7 +109,10 @@ func needCloud(t testing.TB) *godo.Client {
 		t.Skipf("skipping: end-to-end tests boot real systemd-nspawn machines: %s", cloud.skip)
 	}
 	c := godo.NewFromToken(cloud.token)
-	u, err := url.Parse(cloud.srv.URL())
+	if cloud.prism == nil {
+		t.Logf("conformance NOT checked: %s", prismSkipReason())
+	}
+	u, err := url.Parse(cloud.apiURL)
 	if err != nil {
 		t.Fatal(err)
 	}
