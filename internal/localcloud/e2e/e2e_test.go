@@ -31,8 +31,8 @@ var cloud struct {
 	srv     *localcloud.Server
 	backend *nspawn.Backend
 	token   string
-	apiURL  string  // the server, or Prism validating in front of it
-	prism   *prism  // nil when conformance is not checked
+	apiURL  string // the server, or Prism validating in front of it
+	prism   *prism // nil when conformance is not checked
 }
 
 func TestMain(m *testing.M) {
