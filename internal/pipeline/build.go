@@ -86,7 +86,14 @@ func Execute(ctx context.Context, cfg *config.Config, p *recipe.Plan, out report
 		}
 	}
 	if cfg.Host == "" || cfg.Token != "" {
-		c, err := cloud.New(cloud.Options{Token: cfg.Token, APIURL: cfg.APIURL, Logf: logf, UserAgent: "mp-image-action/" + Version})
+		co := cloud.Options{Token: cfg.Token, APIURL: cfg.APIURL, Logf: logf, UserAgent: "mp-image-action/" + Version}
+		if isLocalAPI(cfg.APIURL) {
+			// The local cloud's machines boot, stop and snapshot in seconds:
+			// DigitalOcean's usual timings would only delay noticing.
+			co.ExpectActive, co.ExpectShutdown, co.ExpectSnapshot, co.ExpectTransfer = 3*time.Second, 2*time.Second, 5*time.Second, 2*time.Second
+			co.PollTick = 500 * time.Millisecond
+		}
+		c, err := cloud.New(co)
 		if err != nil {
 			return b, err
 		}
