@@ -49,7 +49,7 @@ func (c Config) withDefaults() Config {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil && c.Addr != "" {
 		c.Addr = net.JoinHostPort(strings.Trim(c.Addr, "[]"), "22")
 	}
 	return c

@@ -114,10 +114,11 @@ func mergeCloudConfig(ours, user string) (string, error) {
 
 // checkNoPinnedKeys refuses a cloud-config that sets the host key itself.
 func checkNoPinnedKeys(body string) error {
-	var m map[string]any
-	if err := yaml.Unmarshal([]byte(body), &m); err != nil {
+	var v any
+	if err := yaml.Unmarshal([]byte(body), &v); err != nil {
 		return fmt.Errorf("user_data cloud-config is not valid YAML: %w", err)
 	}
+	m, _ := v.(map[string]any) // not a mapping: reported by the caller
 	for _, k := range pinnedKeys {
 		if _, ok := m[k]; ok {
 			return fmt.Errorf("user_data sets %s: mp-image delivers the droplet's SSH host key through cloud-config to pin it; remove %s from user_data", k, k)
