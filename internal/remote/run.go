@@ -124,7 +124,7 @@ func (c *Client) stop(k *conn, sess *ssh.Session, pgidFile string) {
 	if !k.dead() {
 		ctx, cancel := context.WithTimeout(context.Background(), killGrace)
 		defer cancel()
-		kill := fmt.Sprintf(`p=$(cat %[1]s 2>/dev/null); [ -n "$p" ] && [ "$p" -gt 1 ] && kill -KILL -- -"$p" 2>/dev/null; rm -f %[1]s`, pgidFile)
+		kill := fmt.Sprintf(`p=$(cat %[1]s 2>/dev/null); [ -n "$p" ] && [ "$p" -gt 1 ] && kill -9 -"$p" 2>/dev/null; rm -f %[1]s`, pgidFile)
 		c.output(ctx, k, kill)
 	}
 	sess.Signal(ssh.SIGKILL)
