@@ -68,6 +68,7 @@ func TestRunExitCodes(t *testing.T) {
 		{cmd: "/nonexistent/script", code: 127},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
+			before := pgidFiles()
 			err := c.Run(context.Background(), tc.cmd, RunOptions{Name: "10-test.sh"})
 			if tc.code == 0 {
 				if err != nil {
@@ -88,7 +89,7 @@ func TestRunExitCodes(t *testing.T) {
 			if !strings.Contains(err.Error(), "10-test.sh") {
 				t.Errorf("message lacks the script name: %v", err)
 			}
-			if left, _ := filepath.Glob("/tmp/.mp-image-*.pgid"); len(left) > 0 {
+			if left := newPgidFiles(before); len(left) > 0 {
 				t.Errorf("process group files left behind: %v", left)
 			}
 		})
@@ -202,6 +203,7 @@ func TestRunStops(t *testing.T) {
 			// A waiting foreground command plus a background child that
 			// does not share the session's pipes (like a daemon a script starts).
 			cmd := fmt.Sprintf("sleep 300 >/dev/null 2>&1 </dev/null & echo $! > %s; echo 'Do you want to continue? [Y/n]'; sleep 300", ShellQuote(pidFile))
+			before := pgidFiles()
 			start := time.Now()
 			err := c.Run(ctx, cmd, tc.opts)
 			if d := time.Since(start); d > 8*time.Second {
@@ -212,7 +214,7 @@ func TestRunStops(t *testing.T) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				t.Errorf("background child %d survived the stop", pid)
 			}
-			if left, _ := filepath.Glob("/tmp/.mp-image-*.pgid"); len(left) > 0 {
+			if left := newPgidFiles(before); len(left) > 0 {
 				t.Errorf("process group files left behind: %v", left)
 			}
 			// The connection is still usable after a stop.
@@ -261,4 +263,24 @@ func TestOutput(t *testing.T) {
 	if _, _, _, err := c.Output(ctx, "sleep 30"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled Output: %v", err)
 	}
+}
+
+// pgidFiles lists the process group files Run leaves while a command runs.
+func pgidFiles() map[string]bool {
+	m := map[string]bool{}
+	l, _ := filepath.Glob("/tmp/.mp-image-*.pgid")
+	for _, p := range l {
+		m[p] = true
+	}
+	return m
+}
+
+func newPgidFiles(before map[string]bool) []string {
+	var out []string
+	for p := range pgidFiles() {
+		if !before[p] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
