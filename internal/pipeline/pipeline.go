@@ -37,6 +37,7 @@ var BuildImage = []Step{
 	deleteDroplet{}, // the build droplet is no longer needed: stop paying for it
 	transfer{},      // copy to snapshot-regions in parallel, tag the snapshot
 	release{},       // drop the pending mark: from here on the snapshot is the build's result
+	bootTest{},      // review simulation: boot the snapshot, re-validate, verify/
 }
 
 // BuildBase is the same setup without cleanup, shutdown and snapshot: for PR

@@ -258,8 +258,9 @@ func (release) Run(ctx context.Context, b *Build) error {
 
 // Cleanup deletes the snapshot only when the build failed after it was made
 // and keep-snapshot-on-failure is off; otherwise it is reported as an output.
+// A failed boot test keeps it: the snapshot itself was made and released.
 func (snapshot) Cleanup(ctx context.Context, b *Build) error {
-	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure {
+	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || BootTestFailed(b) {
 		return nil
 	}
 	if err := b.Cloud.DeleteImage(ctx, b.Snapshot.ID); err != nil {

@@ -1,0 +1,363 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/godo"
+
+	"github.com/mp-image-action/mp-image-action/internal/imagecheck"
+	"github.com/mp-image-action/mp-image-action/internal/recipe"
+	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/report"
+)
+
+// bootTest simulates the Marketplace review: a droplet made FROM the new
+// snapshot on the smallest plan, first boot awaited (per-instance scripts
+// done, the "please wait" ForceCommand gone), the checks re-run with a fresh
+// apt update, and the recipe's verify/ scripts run. A failure fails the
+// build, but the snapshot is kept and reported (BootTestFailed).
+type bootTest struct{}
+
+// bootTestSize is the smallest plan: reviewers boot images on it.
+const bootTestSize = "s-1vcpu-1gb"
+
+// firstBootTimeout bounds waiting for cloud-init and the ForceCommand's removal.
+const firstBootTimeout = 10 * time.Minute
+
+// bootTests holds each build's bootTestState (steps are stateless values).
+var bootTests sync.Map // *Build -> *bootTestState
+
+// BootTestFailed reports whether the build's boot test failed or was
+// cancelled: the snapshot was released before it and is kept.
+func BootTestFailed(b *Build) bool {
+	name := bootTest{}.String()
+	for _, r := range b.Records {
+		if r.Name == name && (r.Status == "failed" || r.Status == "cancelled") {
+			return true
+		}
+	}
+	return false
+}
+
+// bootTestState is what the boot test made, so Cleanup can undo it.
+type bootTestState struct {
+	key     *godo.Key
+	droplet *godo.Droplet
+	ssh     *remote.Client
+}
+
+func (bootTest) String() string { return "boot test (review simulation)" }
+func (bootTest) Skip(b *Build) bool {
+	return !b.Cfg.BootTest || b.Snapshot == nil || b.Cloud == nil
+}
+
+func (bootTest) Run(ctx context.Context, b *Build) (err error) {
+	defer func() {
+		if err != nil {
+			b.Out.Annotate(report.Annotation{Level: "error", Title: "boot test",
+				Message: fmt.Sprintf("the boot test of snapshot %d failed: %v (the snapshot is kept so nothing is lost; fix the recipe and rebuild, or delete it)", b.Snapshot.ID, err)})
+		}
+	}()
+	st := &bootTestState{}
+	bootTests.Store(b, st)
+
+	kp, err := remote.NewKeyPair("mp-image-boot-" + b.RunID)
+	if err != nil {
+		return err
+	}
+	hk, err := remote.NewHostKey()
+	if err != nil {
+		return err
+	}
+	k, err := b.Cloud.CreateKey(ctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	if err != nil {
+		return err
+	}
+	st.key = k
+
+	size, err := bootSize(ctx, b)
+	if err != nil {
+		return err
+	}
+	no := false
+	req := &godo.DropletCreateRequest{
+		Name:             "mp-image-boot-" + b.RunID,
+		Region:           b.Cfg.Region,
+		Size:             size,
+		Image:            godo.DropletCreateImage{ID: b.Snapshot.ID},
+		SSHKeys:          []godo.DropletCreateSSHKey{{ID: k.ID}},
+		UserData:         hk.CloudConfig(),
+		Tags:             []string{ToolTag, b.RunTag},
+		WithDropletAgent: &no,
+	}
+	d, err := b.Cloud.CreateDroplet(ctx, req, b.RunTag)
+	if d != nil {
+		st.droplet = d
+	}
+	if err != nil {
+		return err
+	}
+	b.logf("boot test: droplet %d (%s) from snapshot %d", d.ID, size, b.Snapshot.ID)
+	actx, cancel := withTimeout(ctx, b.Cfg.Timeouts.Active)
+	d, err = b.Cloud.WaitActive(actx, d.ID)
+	cancel()
+	if d != nil {
+		st.droplet = d
+	}
+	if err != nil {
+		return err
+	}
+	ip, _ := d.PublicIPv4()
+
+	sctx, cancel := withTimeout(ctx, b.Cfg.Timeouts.SSH)
+	c, err := remote.DialRetry(sctx, remote.Config{
+		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf,
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connecting to the boot-test droplet: %w", err)
+	}
+	st.ssh = c
+
+	if err := waitFirstBoot(ctx, b, c); err != nil {
+		return err
+	}
+
+	rep, err := imagecheck.Run(ctx, c, imagecheck.Options{Mode: "build_image", BuildKey: buildKey(b)})
+	if err != nil {
+		return fmt.Errorf("running the checks on the booted droplet: %w", err)
+	}
+	rep.Host = ip
+	var sb strings.Builder
+	rep.Table(&sb)
+	for _, l := range strings.Split(strings.TrimRight(sb.String(), "\n"), "\n") {
+		b.Out.Log("[boot-test] " + l)
+	}
+	b.Out.Log("[boot-test] (log files, /tmp, shell history and root's authorized_keys holding only the boot test's key are what a running droplet makes itself: reported, not held against the image)")
+	// Annotations come in result order, one per FAIL or WARN.
+	var flagged []imagecheck.Result
+	for _, x := range rep.Results {
+		if x.Status == imagecheck.Fail || x.Status == imagecheck.Warn {
+			flagged = append(flagged, x)
+		}
+	}
+	for i, a := range rep.Annotations() {
+		if i < len(flagged) && exempt(b, flagged[i]) {
+			a.Level = "notice"
+		}
+		b.Out.Annotate(report.Annotation{Level: a.Level, Title: "boot test: " + a.Title, Message: a.Message})
+	}
+	failOn := b.Cfg.FailOn
+	if failOn == "" {
+		failOn = "fail"
+	}
+	var errs []error
+	if bootFailed(b, rep, failOn) {
+		errs = append(errs, fmt.Errorf("validation of the booted droplet: verdict %q under fail-on=%s (as a reviewer would see it, after a fresh apt update)", rep.Verdict(), failOn))
+	}
+
+	var verify []recipe.Action
+	if b.Plan != nil {
+		verify = b.Plan.Verify
+	}
+	for i, a := range verify {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := runVerify(ctx, b, c, i, a); err != nil {
+			b.Out.Annotate(report.Annotation{Level: "error", File: a.File, Line: a.Line, Title: a.Name + " failed", Message: err.Error()})
+			errs = append(errs, fmt.Errorf("%s: %w", a.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	b.logf("boot test passed: snapshot %d boots, validates and its verify scripts pass", b.Snapshot.ID)
+	return nil
+}
+
+// runningState is what any running droplet makes by itself (logs, /tmp
+// files, root's authorized_keys from the boot test's own key): reported,
+// but not held against the image. The build key, the agent, security
+// updates, the firewall and the rest still fail the boot test.
+var runningState = map[string]bool{"log-archives": true, "log-files": true, "bash-history:root": true, "tmp": true}
+
+// bootFailed is rep.Failed without the checks a running droplet fails by itself.
+func bootFailed(b *Build, rep *imagecheck.Report, failOn string) bool {
+	if failOn == "never" {
+		return false
+	}
+	for _, x := range rep.Results {
+		if exempt(b, x) {
+			continue
+		}
+		if x.Status == imagecheck.Fail || (failOn == "warn" && x.Status == imagecheck.Warn) {
+			return true
+		}
+	}
+	return false
+}
+
+// exempt: a check a running droplet fails by itself.
+func exempt(b *Build, x imagecheck.Result) bool {
+	return runningState[x.ID] || x.ID == "authorized-keys:root" && onlyBootKey(x.Details, "mp-image-boot-"+b.RunID)
+}
+
+// onlyBootKey reports whether every authorized_keys line listed is the boot test's key.
+func onlyBootKey(details []string, bootKey string) bool {
+	n := 0
+	for _, d := range details {
+		if strings.Contains(d, "authorized_keys line ") {
+			n++
+			if !strings.HasSuffix(strings.TrimSpace(d), " "+bootKey) {
+				return false
+			}
+		}
+	}
+	return n > 0
+}
+
+// bootSize is the smallest plan whose disk holds the snapshot.
+func bootSize(ctx context.Context, b *Build) (string, error) {
+	if b.Snapshot.MinDiskSize <= smallestDisk {
+		return bootTestSize, nil
+	}
+	sizes, _, err := b.Cloud.Godo().Sizes.List(ctx, &godo.ListOptions{PerPage: 200})
+	if err != nil {
+		return "", fmt.Errorf("listing sizes for the boot test: %w", err)
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i].PriceMonthly < sizes[j].PriceMonthly })
+	for _, s := range sizes {
+		if s.Available && s.Disk >= b.Snapshot.MinDiskSize && containsStr(s.Regions, b.Cfg.Region) {
+			return s.Slug, nil
+		}
+	}
+	return "", fmt.Errorf("no size in %s has a %d GB disk for the boot test", b.Cfg.Region, b.Snapshot.MinDiskSize)
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFirstBoot waits until root gets a normal shell (the "please wait"
+// ForceCommand answers every command until the per-instance script removes
+// it), then until cloud-init is done. When first boot reports an error,
+// cloud-init's output log (where per-instance scripts print) is shown.
+func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, firstBootTimeout)
+	defer cancel()
+	var last string
+	for {
+		out, _, _, err := c.Output(ctx, "echo ready")
+		last = strings.TrimSpace(string(out))
+		if err == nil && last == "ready" {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell (the per-instance script that removes the \"please wait\" ForceCommand did not finish)", firstBootTimeout, last)
+		}
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell", firstBootTimeout, last)
+		}
+	}
+	out, _, code, err := c.Output(ctx, "command -v cloud-init >/dev/null 2>&1 || exit 127; cloud-init status --wait >/dev/null 2>&1; echo $?")
+	if err != nil && code != 127 {
+		return fmt.Errorf("waiting for cloud-init on the booted droplet: %w", err)
+	}
+	if code == 127 {
+		return errors.New("cloud-init is not installed on the booted droplet: the Marketplace requires it")
+	}
+	st := strings.TrimSpace(string(out))
+	if st == "0" {
+		return nil
+	}
+	long, _, _, _ := c.Output(ctx, "cloud-init status --long 2>&1 | tail -n 40")
+	for _, l := range strings.Split(strings.TrimRight(string(long), "\n"), "\n") {
+		b.Out.Log("[boot-test cloud-init status] " + l)
+	}
+	logOut, _, _, _ := c.Output(ctx, "tail -n 200 /var/log/cloud-init-output.log 2>&1")
+	b.Out.Log("[boot-test] /var/log/cloud-init-output.log of the booted droplet (last 200 lines):")
+	for _, l := range strings.Split(strings.TrimRight(string(logOut), "\n"), "\n") {
+		b.Out.Log("[boot-test cloud-init-output] " + l)
+	}
+	scriptsFailed := strings.Contains(string(long), "scripts_per_instance") || strings.Contains(string(long), "scripts-per-instance") ||
+		strings.Contains(string(logOut), "Failed running /var/lib/cloud/scripts/per-instance")
+	if st == "2" && !scriptsFailed {
+		b.Out.Annotate(warning("boot test", "cloud-init finished first boot with recoverable errors (exit 2); see the cloud-init output above"))
+		return nil
+	}
+	return fmt.Errorf("first boot of the snapshot failed (cloud-init status exit %s): a per-instance script or cloud-init failed; its output is above", st)
+}
+
+// runVerify uploads a verify/ script and runs it like a provisioning script,
+// its output prefixed "[verify/..]".
+func runVerify(ctx context.Context, b *Build, c *remote.Client, i int, a recipe.Action) error {
+	b.Out.Log("==> " + a.Name)
+	p := fmt.Sprintf("/tmp/mp-image-verify-%s-%03d.sh", b.RunID, i)
+	if err := c.WriteFile(ctx, p, a.Script, 0o700); err != nil {
+		return fmt.Errorf("uploading the script: %w", err)
+	}
+	timeout := a.Timeout
+	if timeout == 0 {
+		timeout = b.Cfg.Timeouts.Script
+	}
+	prefix := "[" + a.Name + "] "
+	err := c.Run(ctx, aptEnv+a.Command(p), remote.RunOptions{
+		Name:        a.Name,
+		Stdout:      func(l string) { b.Out.Log(prefix + l) },
+		Stderr:      func(l string) { b.Out.Log(prefix + l) },
+		IdleTimeout: idle(b),
+		Timeout:     timeout,
+	})
+	var ee *remote.ExitError
+	if err != nil && !(errors.As(err, &ee) && a.ExitOK(ee.Code)) {
+		return err
+	}
+	_, _, _, rmErr := c.Output(ctx, "rm -f "+p)
+	return rmErr
+}
+
+// Cleanup deletes the boot-test droplet and key, verified gone, always.
+func (bootTest) Cleanup(ctx context.Context, b *Build) error {
+	v, ok := bootTests.LoadAndDelete(b)
+	if !ok {
+		return nil
+	}
+	st := v.(*bootTestState)
+	if st.ssh != nil {
+		st.ssh.Close()
+		st.ssh = nil
+	}
+	var errs []error
+	if st.droplet != nil {
+		if err := b.Cloud.DeleteDroplet(ctx, st.droplet.ID); err != nil {
+			errs = append(errs, err)
+		} else {
+			b.logf("deleted boot-test droplet %d", st.droplet.ID)
+			st.droplet = nil
+		}
+	}
+	if st.key != nil {
+		if err := b.Cloud.DeleteKey(ctx, st.key.ID); err != nil {
+			errs = append(errs, err)
+		} else {
+			st.key = nil
+		}
+	}
+	if BootTestFailed(b) && b.Snapshot != nil {
+		b.logf("snapshot %d (%s) is kept despite the failed boot test", b.Snapshot.ID, b.Snapshot.Name)
+	}
+	return errors.Join(errs...)
+}
