@@ -7,7 +7,6 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/digitalocean/godo"
@@ -30,9 +29,6 @@ const bootTestSize = "s-1vcpu-1gb"
 
 // firstBootTimeout bounds waiting for cloud-init and the ForceCommand's removal.
 const firstBootTimeout = 10 * time.Minute
-
-// bootTests holds each build's bootTestState (steps are stateless values).
-var bootTests sync.Map // *Build -> *bootTestState
 
 // BootTestFailed reports whether the build's boot test failed or was
 // cancelled: the snapshot was released before it and is kept.
@@ -66,7 +62,7 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 		}
 	}()
 	st := &bootTestState{}
-	bootTests.Store(b, st)
+	b.boot = st
 
 	kp, err := remote.NewKeyPair("mp-image-boot-" + b.RunID)
 	if err != nil {
@@ -331,11 +327,11 @@ func runVerify(ctx context.Context, b *Build, c *remote.Client, i int, a recipe.
 
 // Cleanup deletes the boot-test droplet and key, verified gone, always.
 func (bootTest) Cleanup(ctx context.Context, b *Build) error {
-	v, ok := bootTests.LoadAndDelete(b)
-	if !ok {
+	st := b.boot
+	if st == nil {
 		return nil
 	}
-	st := v.(*bootTestState)
+	b.boot = nil
 	if st.ssh != nil {
 		st.ssh.Close()
 		st.ssh = nil

@@ -94,6 +94,8 @@ type Build struct {
 	KeyPath    string // private key saved for keep-droplet
 	Kept       bool   // droplet kept on purpose
 
+	boot *bootTestState // the boot test's droplet, key and connection
+
 	Records   []report.StepRecord
 	Cancelled bool
 }
