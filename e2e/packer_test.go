@@ -107,11 +107,14 @@ func TestPackerTemplates(t *testing.T) {
 			t.Errorf("%s: per-instance password %q (%v): the per-instance script did not run on first boot", b.name, pw, err)
 		}
 		passwords[b.name] = pw
-		first := d.loginShell(t)
-		if !strings.Contains(first, "Welcome to the e2e app.") {
+		// An interactive bash (as a login on a terminal starts) runs the
+		// first-login hook; run to completion rather than timed on a pty.
+		login := "bash -i -c 'echo shell-done' </dev/null 2>&1"
+		first, _ := d.run(t, login)
+		if !strings.Contains(first, "Welcome to the e2e app.") || !strings.Contains(first, "shell-done") {
 			t.Errorf("%s: first login did not greet:\n%s", b.name, first)
 		}
-		if second := d.loginShell(t); strings.Contains(second, "Welcome to the e2e app.") {
+		if second, _ := d.run(t, login); !strings.Contains(second, "shell-done") || strings.Contains(second, "Welcome to the e2e app.") {
 			t.Errorf("%s: second login greeted again:\n%s", b.name, second)
 		}
 		if _, err := env.godo.Droplets.Delete(ctx, d.id); err != nil {
