@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,7 +181,8 @@ func (d *testDroplet) run(t *testing.T, cmd string) (string, error) {
 }
 
 // loginShell opens an interactive login shell on a terminal, as a person
-// does, leaves it, and returns what it printed.
+// does, leaves it, and returns what it printed. The way out is typed until
+// the shell has read it, so a slow start cannot swallow it.
 func (d *testDroplet) loginShell(t *testing.T) string {
 	t.Helper()
 	c := d.dial(t)
@@ -194,21 +196,43 @@ func (d *testDroplet) loginShell(t *testing.T) string {
 		t.Fatal(err)
 	}
 	stdin, _ := s.StdinPipe()
-	var out bytes.Buffer
+	var out syncBuffer
 	s.Stdout, s.Stderr = &out, &out
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
-	io.WriteString(stdin, "exit\n")
 	done := make(chan error, 1)
 	go func() { done <- s.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("login shell did not exit")
+	deadline := time.After(60 * time.Second)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return out.String()
+		case <-deadline:
+			t.Fatalf("login shell did not exit; it printed:\n%s", out.String())
+		case <-tick.C:
+			io.WriteString(stdin, "exit\n")
+		}
 	}
-	return out.String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // waitFirstBoot waits until the per-instance scripts ran and root gets a

@@ -38,6 +38,7 @@ var BuildImage = []Step{
 	transfer{},      // copy to snapshot-regions in parallel, tag the snapshot
 	release{},       // drop the pending mark: from here on the snapshot is the build's result
 	bootTest{},      // review simulation: boot the snapshot, re-validate, verify/
+	submit{},        // Vendor Portal update with the snapshot (submit-app-id), once everything passed
 }
 
 // BuildBase is the same setup without cleanup, shutdown and snapshot: for PR
@@ -93,6 +94,7 @@ type Build struct {
 	Regions    []string
 	KeyPath    string // private key saved for keep-droplet
 	Kept       bool   // droplet kept on purpose
+	Submitted  string // Vendor Portal status after submit (e.g. in_review)
 
 	boot *bootTestState // the boot test's droplet, key and connection
 

@@ -248,6 +248,17 @@ func (snapshot) Run(ctx context.Context, b *Build) error {
 // PendingTag marks a snapshot whose build has not finished yet.
 const PendingTag = "mp-image-pending"
 
+// released reports that the snapshot passed everything up to release: a
+// later failure (boot test, submission) keeps it, reported, so nothing is lost.
+func (b *Build) released() bool {
+	for _, r := range b.Records {
+		if r.Name == (release{}).String() && r.Status == "ok" {
+			return true
+		}
+	}
+	return false
+}
+
 type release struct{ nothingToUndo }
 
 func (release) String() string     { return "release the snapshot" }
@@ -260,7 +271,7 @@ func (release) Run(ctx context.Context, b *Build) error {
 // and keep-snapshot-on-failure is off; otherwise it is reported as an output.
 // A failed boot test keeps it: the snapshot itself was made and released.
 func (snapshot) Cleanup(ctx context.Context, b *Build) error {
-	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || BootTestFailed(b) {
+	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || BootTestFailed(b) || b.released() {
 		return nil
 	}
 	if err := b.Cloud.DeleteImage(ctx, b.Snapshot.ID); err != nil {
@@ -273,7 +284,8 @@ func (snapshot) Cleanup(ctx context.Context, b *Build) error {
 
 func snapshotName(b *Build) (string, error) {
 	tmpl := b.Cfg.SnapshotName
-	if b.Plan != nil && b.Plan.Builder.SnapshotName != "" && tmpl == "" {
+	// A template's snapshot_name stands unless the user chose another name.
+	if b.Plan != nil && b.Plan.Builder.SnapshotName != "" && (tmpl == "" || tmpl == config.DefaultSnapshotName) {
 		return b.Plan.Builder.SnapshotName, nil
 	}
 	return config.RenderSnapshotName(tmpl, b.Started, b.RunID)
