@@ -76,7 +76,8 @@ func TestBadInput(t *testing.T) {
 		{"per-instance not executable", append([]string{"--dir", notExec}, api...), nil, "chmod +x"},
 		{"first-login without vendor", append([]string{"--dir", firstLogin}, api...), nil, "vendor"},
 		{"bad vendor name", append([]string{"--dir", firstLogin, "--vendor", "a b"}, api...), nil, "vendor"},
-		{"unknown region", append([]string{"--dir", good, "--region", "mars1"}, api...), nil, "unknown region"},
+		{"malformed region", append([]string{"--dir", good, "--region", "Mars-1"}, api...), nil, "region"},
+		{"unknown region", append([]string{"--dir", good, "--region", "abc9"}, api...), nil, "unknown region"},
 		{"unknown size", append([]string{"--dir", good, "--size", "s-99vcpu"}, api...), nil, "unknown size"},
 		{"unknown image", append([]string{"--dir", good, "--image", "windows-11"}, api[:4]...), nil, "unknown image"},
 		{"size smaller than min disk", append([]string{"--dir", good, "--size", "s-1vcpu-512mb-10gb", "--image", bigSnap}, api[:4]...), nil, "needs at least"},
@@ -131,6 +132,12 @@ func snapshotOn25GB(t *testing.T, g *godo.Client) string {
 	d, _, err := g.Droplets.Create(ctx, &godo.DropletCreateRequest{Name: "big", Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: "debian-12-x64"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if d, _, err = g.Droplets.Get(ctx, d.ID); err == nil && d.Status == "active" && !d.Locked {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	a, _, err := g.DropletActions.Snapshot(ctx, d.ID, "big-snap")
 	if err != nil {
