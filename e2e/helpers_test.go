@@ -105,9 +105,15 @@ type testDroplet struct {
 	ip      string
 	signer  ssh.Signer
 	hostKey ssh.PublicKey
+	key     *remote.KeyPair
 }
 
 func bootFrom(t *testing.T, image int, name string) *testDroplet {
+	t.Helper()
+	return boot(t, godo.DropletCreateImage{ID: image}, name)
+}
+
+func boot(t *testing.T, image godo.DropletCreateImage, name string) *testDroplet {
 	t.Helper()
 	ctx := context.Background()
 	kp, err := remote.NewKeyPair("e2e")
@@ -124,7 +130,7 @@ func bootFrom(t *testing.T, image int, name string) *testDroplet {
 	}
 	t.Cleanup(func() { env.godo.Keys.DeleteByID(ctx, key.ID) })
 	d, _, err := env.godo.Droplets.Create(ctx, &godo.DropletCreateRequest{
-		Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{ID: image},
+		Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: image,
 		SSHKeys: []godo.DropletCreateSSHKey{{ID: key.ID}}, UserData: hk.CloudConfig(),
 	})
 	if err != nil {
@@ -146,7 +152,7 @@ func bootFrom(t *testing.T, image int, name string) *testDroplet {
 		time.Sleep(300 * time.Millisecond)
 	}
 	ip, _ := d.PublicIPv4()
-	return &testDroplet{id: d.ID, ip: ip, signer: kp.Signer, hostKey: hk.Public}
+	return &testDroplet{id: d.ID, ip: ip, signer: kp.Signer, hostKey: hk.Public, key: kp}
 }
 
 func (d *testDroplet) dial(t *testing.T) *ssh.Client {
