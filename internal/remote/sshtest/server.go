@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -31,6 +32,9 @@ type Options struct {
 	NoSFTP         bool     // refuse the sftp subsystem
 	Dir            string   // working directory of commands; default the test's
 	Env            []string // added to every command's environment (e.g. PATH)
+	// Latency delays everything the server sends by this much, so each
+	// request/response round trip costs it (a network, not loopback).
+	Latency time.Duration
 }
 
 // Server runs exec requests with /bin/sh -c as the current user, like sshd
@@ -186,6 +190,10 @@ func (s *Server) accept() {
 		s.mu.Lock()
 		s.accepted++
 		fc := &faultConn{Conn: nc, limit: s.dropAt, closed: s.closed}
+		if s.opts.Latency > 0 {
+			fc.delayed = make(chan delayedWrite, 1024)
+			go fc.deliver(s.opts.Latency)
+		}
 		s.conns[fc] = struct{}{}
 		cfg := &ssh.ServerConfig{PublicKeyCallback: s.checkKey}
 		cfg.AddHostKey(s.hostKey)
@@ -386,6 +394,41 @@ type faultConn struct {
 	read   atomic.Int64
 	frozen atomic.Bool
 	closed <-chan struct{}
+	// delayed queues writes for deliver when Options.Latency is set.
+	delayed  chan delayedWrite
+	writeErr atomic.Value // error
+	qmu      sync.RWMutex // Close vs. Write on the queue
+	qclosed  bool
+}
+
+type delayedWrite struct {
+	at time.Time
+	b  []byte
+}
+
+// deliver writes queued data once its delay has passed, in order.
+func (c *faultConn) deliver(d time.Duration) {
+	for w := range c.delayed {
+		time.Sleep(time.Until(w.at.Add(d)))
+		if _, err := c.Conn.Write(w.b); err != nil {
+			c.writeErr.Store(err)
+			for range c.delayed { // drain so writers never block
+			}
+			return
+		}
+	}
+}
+
+func (c *faultConn) Close() error {
+	if c.delayed != nil {
+		c.qmu.Lock()
+		if !c.qclosed {
+			c.qclosed = true
+			close(c.delayed)
+		}
+		c.qmu.Unlock()
+	}
+	return c.Conn.Close()
 }
 
 func (c *faultConn) Read(p []byte) (int, error) {
@@ -410,6 +453,18 @@ func (c *faultConn) Write(p []byte) (int, error) {
 	if c.frozen.Load() {
 		<-c.closed
 		return 0, io.EOF
+	}
+	if c.delayed != nil {
+		if err, _ := c.writeErr.Load().(error); err != nil {
+			return 0, err
+		}
+		c.qmu.RLock()
+		defer c.qmu.RUnlock()
+		if c.qclosed {
+			return 0, net.ErrClosed
+		}
+		c.delayed <- delayedWrite{at: time.Now(), b: append([]byte(nil), p...)}
+		return len(p), nil
 	}
 	return c.Conn.Write(p)
 }
