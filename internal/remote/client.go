@@ -96,6 +96,10 @@ func (k *conn) dead() bool {
 	}
 }
 
+// lost reports whether the connection is gone or no longer answers, to
+// tell a dropped link from a failure of one operation.
+func (k *conn) lost() bool { return k.dead() || !k.probe(2*time.Second) }
+
 // probe reports whether the server still answers within d.
 func (k *conn) probe(d time.Duration) bool {
 	if k.dead() {

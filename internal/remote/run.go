@@ -153,7 +153,7 @@ func wrapCommand(cmd string, env map[string]string, pgidFile string) (string, er
 
 // sessionErr tells a dropped connection from another failure to open a session.
 func sessionErr(k *conn, name string, err error) error {
-	if k.dead() || !k.probe(2*time.Second) {
+	if k.lost() {
 		return &DisconnectError{Name: name, Err: err}
 	}
 	return fmt.Errorf("%s: open SSH session: %w", name, err)
@@ -171,7 +171,7 @@ func exitErr(k *conn, name string, err error, last string) error {
 		return &ExitError{Name: name, Code: ee.ExitStatus(), LastLine: last}
 	}
 	// No exit status: the connection dropped, or the server did not say.
-	if k.dead() || !k.probe(2*time.Second) {
+	if k.lost() {
 		return &DisconnectError{Name: name, Err: err}
 	}
 	return &ExitError{Name: name, Code: -1, Signal: "unknown (no exit status)", LastLine: last}

@@ -183,7 +183,7 @@ func uploadTar(ctx context.Context, k *conn, localDir, remoteDir string, entries
 	case waitErr != nil:
 		return st, &DisconnectError{Name: name, Err: waitErr}
 	case writeErr != nil:
-		if k.dead() {
+		if k.lost() {
 			return st, &DisconnectError{Name: name, Err: writeErr}
 		}
 		return st, fmt.Errorf("%s: %w", name, writeErr)
@@ -290,7 +290,7 @@ func uploadSFTP(ctx context.Context, k *conn, localDir, remoteDir string, entrie
 			return st, fmt.Errorf("%s stopped: %w", o.Name, ctx.Err())
 		case errors.As(err, &le):
 			return st, fmt.Errorf("%s: %w", o.Name, le.err)
-		case k.dead():
+		case k.lost():
 			return st, &DisconnectError{Name: o.Name, Err: err}
 		}
 		return st, fmt.Errorf("%s: %w", o.Name, err)
