@@ -115,10 +115,11 @@ func TestUploadDisconnect(t *testing.T) {
 	}
 	for _, method := range []string{"tar", "sftp"} {
 		t.Run(method, func(t *testing.T) {
+			dst := t.TempDir() // before the server: removed after it stopped writing
 			s, cfg := testServer(t, sshtest.Options{})
 			s.DropAfter(1 << 20) // mid-upload
 			c := dialT(t, cfg)
-			_, err := c.Upload(context.Background(), src, t.TempDir(), UploadOptions{Method: method, Name: "upload files/"})
+			_, err := c.Upload(context.Background(), src, dst, UploadOptions{Method: method, Name: "upload files/"})
 			var de *DisconnectError
 			if !errors.As(err, &de) || de.Name != "upload files/" {
 				t.Fatalf("err %v, want *DisconnectError", err)

@@ -108,7 +108,7 @@ func Tricky(dir string) error {
 		{path: "etc/motd.d/99-hello", mode: 0o644, data: "hello\n"},
 		{path: "opt/vendor/bin", isDir: true, mode: 0o750},
 		{path: "opt/vendor/bin/run me.sh", mode: 0o755, data: "#!/bin/sh\necho hi\n"},
-		{path: "opt/vendor/bin/suid", mode: 0o4755, data: "x"},
+		{path: "opt/vendor/bin/suid", mode: 0o755 | fs.ModeSetuid, data: "x"},
 		{path: "opt/vendor/readonly.txt", mode: 0o444, data: "ro\n"},
 		{path: "opt/vendor/private", isDir: true, mode: 0o700},
 		{path: "opt/vendor/private/secret", mode: 0o600, data: "s3cr3t"},
