@@ -83,12 +83,16 @@ func withoutHostKeys(userData string) ([]byte, error) {
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return []byte(userData), nil
 	}
+	// Drop the delivered keys AND the "generate none" setting, so the
+	// machine makes and presents a host key of its own, as an impostor would
+	// (without keys of any kind sshd would not start at all).
 	m := doc.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "ssh_keys" {
+	for i := 0; i+1 < len(m.Content); {
+		if k := m.Content[i].Value; k == "ssh_keys" || k == "ssh_genkeytypes" {
 			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			break
+			continue
 		}
+		i += 2
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
