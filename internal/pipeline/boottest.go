@@ -267,6 +267,13 @@ func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
 		if err := sleep(ctx, 2*time.Second); err != nil {
 			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell", firstBootTimeout, last)
 		}
+		// sshd applies its config per connection: a connection made while the
+		// "please wait" ForceCommand was in place keeps it after the
+		// per-instance script removed it and restarted ssh. Ask anew on a new
+		// connection (a refusal while sshd restarts is retried next round).
+		if rerr := c.Reconnect(ctx); rerr != nil {
+			b.logf("boot test: reconnecting while first boot runs: %v", rerr)
+		}
 	}
 	out, _, code, err := c.Output(ctx, "command -v cloud-init >/dev/null 2>&1 || exit 127; cloud-init status --wait >/dev/null 2>&1; echo $?")
 	if err != nil && code != 127 {
