@@ -106,6 +106,7 @@ type testDroplet struct {
 	signer  ssh.Signer
 	hostKey ssh.PublicKey
 	key     *remote.KeyPair
+	client  *ssh.Client // reused by run
 }
 
 func bootFrom(t *testing.T, image int, name string) *testDroplet {
@@ -159,7 +160,11 @@ func (d *testDroplet) dial(t *testing.T) *ssh.Client {
 	t.Helper()
 	cfg := &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(d.signer)},
 		HostKeyCallback: ssh.FixedHostKey(d.hostKey), Timeout: 5 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
+	// First boot on a loaded machine (MariaDB's first start, per-instance
+	// scripts restarting ssh) can keep sshd away for minutes.
+	// New connections are spaced 7 s apart: images with `ufw limit ssh`
+	// reject an address that opens 6 in 30 s, and retries keep it locked out.
+	deadline := time.Now().Add(8 * time.Minute)
 	for {
 		c, err := ssh.Dial("tcp", net.JoinHostPort(d.ip, "22"), cfg)
 		if err == nil {
@@ -168,18 +173,27 @@ func (d *testDroplet) dial(t *testing.T) *ssh.Client {
 		if time.Now().After(deadline) {
 			t.Fatalf("ssh to %s: %v", d.ip, err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(7 * time.Second)
 	}
 }
 
 // run runs a command and returns its combined output.
+// One connection per droplet is reused (see dial about ufw's limit).
 func (d *testDroplet) run(t *testing.T, cmd string) (string, error) {
 	t.Helper()
-	c := d.dial(t)
-	defer c.Close()
-	s, err := c.NewSession()
+	if d.client == nil {
+		d.client = d.dial(t)
+		t.Cleanup(func() {
+			if d.client != nil {
+				d.client.Close()
+			}
+		})
+	}
+	s, err := d.client.NewSession()
 	if err != nil {
-		t.Fatal(err)
+		d.client.Close()
+		d.client = nil
+		return "", err
 	}
 	defer s.Close()
 	out, err := s.CombinedOutput(cmd)
@@ -254,7 +268,13 @@ func (d *testDroplet) waitFirstBoot(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("first boot of droplet %d not done after 5 minutes: %q", d.id, out)
 		}
-		time.Sleep(2 * time.Second)
+		// sshd applies its config per connection: ask again on a new one,
+		// since this one keeps the "please wait" ForceCommand.
+		if d.client != nil {
+			d.client.Close()
+			d.client = nil
+		}
+		time.Sleep(7 * time.Second)
 	}
 }
 

@@ -27,6 +27,10 @@ type bootTest struct{}
 // bootTestSize is the smallest plan: reviewers boot images on it.
 const bootTestSize = "s-1vcpu-1gb"
 
+// probeInterval spaces new SSH connections below ufw's limit rule
+// (at most 5 new connections per 30 s from one address).
+const probeInterval = 7 * time.Second
+
 // firstBootTimeout bounds waiting for cloud-init and the ForceCommand's removal.
 const firstBootTimeout = 10 * time.Minute
 
@@ -264,7 +268,9 @@ func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell (the per-instance script that removes the \"please wait\" ForceCommand did not finish)", firstBootTimeout, last)
 		}
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		// Probes are spaced so that images with `ufw limit ssh` (6 new
+		// connections in 30 s are rejected) never lock the boot test out.
+		if err := sleep(ctx, probeInterval); err != nil {
 			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell", firstBootTimeout, last)
 		}
 		// sshd applies its config per connection: a connection made while the
