@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -169,5 +168,3 @@ func runVersion(_ context.Context, _ []string, _ func(string) string, stdout, _ 
 	fmt.Fprintf(stdout, "mp-image %s\n", pipeline.Version)
 	return exitOK
 }
-
-var _ = os.Getenv

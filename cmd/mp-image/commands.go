@@ -130,17 +130,41 @@ func runValidate(ctx context.Context, args []string, env func(string) string, st
 	return imagecheck.ExitCode(rep, *failOn)
 }
 
-// cloudFromFlags builds an API client from --token/--api-url or the usual env.
-func cloudFromFlags(fs *flag.FlagSet, env func(string) string) (token, apiURL *string) {
-	tok := env("DIGITALOCEAN_TOKEN")
-	if tok == "" {
-		tok = env("DIGITALOCEAN_ACCESS_TOKEN")
+// apiFlags are --token and --api-url for the subcommands outside the build
+// table (reap, submit). Their defaults stay empty so --help never prints a
+// token from the environment; resolve falls back to the aliases the option
+// table gives (DIGITALOCEAN_TOKEN, DIGITALOCEAN_ACCESS_TOKEN, DIGITALOCEAN_API_URL).
+type apiFlags struct{ token, apiURL *string }
+
+func addAPIFlags(fs *flag.FlagSet) apiFlags {
+	return apiFlags{
+		token:  fs.String("token", "", "API token (default: env "+strings.Join(envAliases("token"), " or ")+")"),
+		apiURL: fs.String("api-url", "", "API base URL (default: env "+strings.Join(envAliases("api-url"), " or ")+", else "+cloud.DefaultAPIURL+")"),
 	}
-	u := env("DIGITALOCEAN_API_URL")
-	if u == "" {
-		u = cloud.DefaultAPIURL
+}
+
+// resolve returns the flag values, else the first environment alias set;
+// an empty API URL means DigitalOcean's.
+func (a apiFlags) resolve(env func(string) string) (token, apiURL string) {
+	first := func(v, option string) string {
+		for _, name := range envAliases(option) {
+			if v != "" {
+				break
+			}
+			v = env(name)
+		}
+		return v
 	}
-	return fs.String("token", tok, "API token (env DIGITALOCEAN_TOKEN)"), fs.String("api-url", u, "API URL (env DIGITALOCEAN_API_URL)")
+	return first(*a.token, "token"), first(*a.apiURL, "api-url")
+}
+
+func envAliases(option string) []string {
+	for _, o := range config.Options() {
+		if o.Name == option {
+			return o.Env
+		}
+	}
+	return nil
 }
 
 // leftovers are what killed runs left behind: found by the tool's tags and names.
@@ -195,14 +219,15 @@ func findLeftovers(ctx context.Context, c *cloud.Client, tag string, olderThan t
 func runReap(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	token, apiURL := cloudFromFlags(fs, env)
+	api := addAPIFlags(fs)
 	olderThan := fs.Duration("older-than", time.Hour, "only what was created at least this long ago (a running build is younger)")
 	tag := fs.String("tag", pipeline.ToolTag, "tag to look for (a run's tag mp-image-run-<id> narrows it to one run)")
 	yes := fs.Bool("yes", false, "delete what was found (default: only list)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	c, err := cloud.New(cloud.Options{Token: *token, APIURL: *apiURL})
+	token, apiURL := api.resolve(env)
+	c, err := cloud.New(cloud.Options{Token: token, APIURL: apiURL})
 	if err != nil {
 		printErr(stderr, err)
 		return exitUsage

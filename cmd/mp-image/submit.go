@@ -32,8 +32,7 @@ func runSubmit(ctx context.Context, args []string, env func(string) string, stdo
 	fs.Var(&software, "software", "included software as name[=version][;website=URL;notes=URL;license=TYPE;licenseLink=URL];\n"+
 		"repeat it or separate items with commas; replaces the whole list (--software '' clears it)")
 	// The token is resolved after parsing so --help never prints it as a default.
-	token := fs.String("token", "", "API token (default: env DIGITALOCEAN_TOKEN or DIGITALOCEAN_ACCESS_TOKEN)")
-	apiURL := fs.String("api-url", "", "API base URL (default: env DIGITALOCEAN_API_URL or "+vendorapi.DefaultBaseURL+")")
+	api := addAPIFlags(fs)
 	// flag prints the parse error itself; help goes to stdout, once.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -85,18 +84,9 @@ func runSubmit(ctx context.Context, args []string, env func(string) string, stdo
 		u.SoftwareIncluded = &sw
 	}
 
-	tok := *token
-	for _, name := range []string{"DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN"} {
-		if tok == "" {
-			tok = env(name)
-		}
-	}
+	tok, base := api.resolve(env)
 	if tok == "" {
 		return usageErr("no API token: set DIGITALOCEAN_TOKEN (or pass --token) to a token of the team that owns the app")
-	}
-	base := *apiURL
-	if base == "" {
-		base = env("DIGITALOCEAN_API_URL")
 	}
 
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "mp-image: "+format+"\n", a...) }
