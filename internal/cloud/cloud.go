@@ -188,9 +188,10 @@ func (c *Client) CheckAccount(ctx context.Context) (*godo.Account, error) {
 	return acct, nil
 }
 
-// CheckPlacement verifies region, size and image before creating a droplet,
-// so bad input fails with a clear message and nothing is created.
-func (c *Client) CheckPlacement(ctx context.Context, region, size, image string) (*godo.Image, *godo.Size, error) {
+// CheckPlacement verifies region, size, image and the regions the snapshot
+// will be copied to before creating a droplet, so bad input fails with a
+// clear message and nothing is created.
+func (c *Client) CheckPlacement(ctx context.Context, region, size, image string, snapshotRegions []string) (*godo.Image, *godo.Size, error) {
 	var problems []string
 	regions, _, err := c.godo.Regions.List(ctx, &godo.ListOptions{PerPage: 200})
 	if err != nil {
@@ -206,6 +207,11 @@ func (c *Client) CheckPlacement(ctx context.Context, region, size, image string)
 		problems = append(problems, fmt.Sprintf("unknown region %q: use one of %s", region, slugsOfRegions(regions)))
 	} else if !reg.Available {
 		problems = append(problems, fmt.Sprintf("region %q does not take new droplets now: pick another region", region))
+	}
+	for _, r := range snapshotRegions {
+		if !slices.ContainsFunc(regions, func(g godo.Region) bool { return g.Slug == r }) {
+			problems = append(problems, fmt.Sprintf("snapshot-regions: unknown region %q: use one of %s", r, slugsOfRegions(regions)))
+		}
 	}
 	sizes, _, err := c.godo.Sizes.List(ctx, &godo.ListOptions{PerPage: 200})
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/digitalocean/godo"
 
@@ -34,21 +33,13 @@ func (preflight) Run(ctx context.Context, b *Build) error {
 	if !usesDroplet(b) {
 		return nil
 	}
-	img, size, err := b.Cloud.CheckPlacement(ctx, b.Cfg.Region, b.Cfg.Size, b.Cfg.Image)
+	img, size, err := b.Cloud.CheckPlacement(ctx, b.Cfg.Region, b.Cfg.Size, b.Cfg.Image, b.Cfg.SnapshotRegions)
 	if err != nil {
 		return err
 	}
 	b.MinDisk = img.MinDiskSize
 	if size.Disk > smallestDisk && b.Cfg.Mode == config.ModeBuildImage {
 		b.Out.Annotate(warning("size", fmt.Sprintf("size %s has a %d GB disk: the snapshot will only run on plans with at least %d GB; use s-1vcpu-1gb (25 GB) or s-1vcpu-512mb-10gb so every plan can use the image", b.Cfg.Size, size.Disk, size.Disk)))
-	}
-	for _, r := range b.Cfg.SnapshotRegions {
-		if r == b.Cfg.Region {
-			continue
-		}
-		if _, _, err := b.Cloud.CheckPlacement(ctx, r, b.Cfg.Size, b.Cfg.Image); err != nil && strings.Contains(err.Error(), "unknown region") {
-			return fmt.Errorf("snapshot-regions: unknown region %q", r)
-		}
 	}
 	return nil
 }
@@ -271,7 +262,7 @@ func (release) Run(ctx context.Context, b *Build) error {
 // and keep-snapshot-on-failure is off; otherwise it is reported as an output.
 // A failed boot test keeps it: the snapshot itself was made and released.
 func (snapshot) Cleanup(ctx context.Context, b *Build) error {
-	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || BootTestFailed(b) || b.released() {
+	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || b.released() {
 		return nil
 	}
 	if err := b.Cloud.DeleteImage(ctx, b.Snapshot.ID); err != nil {
