@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // e2eBase holds the same machine three ways: template.json, template.pkr.hcl
@@ -222,7 +223,11 @@ func stubTree(t *testing.T, base string, provs []map[string]any) {
 // steps match the template's provisioners in number, order and kind. The
 // ansible template is refused naming ansible and its line.
 func TestPlanSharedTemplates(t *testing.T) {
-	dir := filepath.Join(env.root, "..", "shared", "data", "packer-templates")
+	shared, err := testutil.SharedDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(shared, "data", "packer-templates")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if env.bin == "" {
 		t.Skip("the mp-image binary was not built: " + env.skip)

@@ -18,32 +18,12 @@ import (
 	"time"
 
 	"github.com/digitalocean/godo"
+
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // prismVersion is the pinned @stoplight/prism-cli release the conformance test runs.
 const prismVersion = "5.16.0"
-
-// sharedDir finds ../shared next to the repository root, or $MP_SHARED_DIR.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MP_SHARED_DIR"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
 
 // prismBin returns the pinned Prism, installing it into the user cache once.
 func prismBin(t *testing.T) string {
@@ -119,7 +99,11 @@ func TestConformancePrism(t *testing.T) {
 	if os.Getenv("MP_PRISM") != "1" {
 		t.Skip("skipping: set MP_PRISM=1 to validate the emulator against the OpenAPI spec with Prism")
 	}
-	spec := filepath.Join(sharedDir(t), "data", "digitalocean-openapi.yaml")
+	shared, err := testutil.SharedDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(shared, "data", "digitalocean-openapi.yaml")
 	if _, err := os.Stat(spec); err != nil {
 		t.Skipf("skipping: the OpenAPI spec is absent (%v); put the shared dir at ../shared or set MP_SHARED_DIR", err)
 	}

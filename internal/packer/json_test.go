@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/recipe"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 var fixedNow = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -23,28 +24,6 @@ func testOptions(base string, env map[string]string) Options {
 		Env:     func(k string) string { return env[k] },
 		Now:     func() time.Time { return fixedNow },
 		UUID:    func() string { return "00000000-0000-4000-8000-000000000000" },
-	}
-}
-
-// sharedDir finds ../shared next to the repository root, or MP_SHARED_DIR.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MP_SHARED_DIR"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
 	}
 }
 
@@ -110,7 +89,11 @@ func expectFromJSON(t *testing.T, data []byte, base string) expected {
 }
 
 func TestRealTemplates(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "data", "packer-templates")
+	shared, err := testutil.SharedDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(shared, "data", "packer-templates")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) == 0 {
 		t.Skipf("no templates in %s: the shared data folder is absent (set MP_SHARED_DIR)", dir)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // prism is Stoplight Prism proxying to the emulator and checking every
@@ -32,29 +34,8 @@ func (p *prism) Write(b []byte) (int, error) {
 	return p.out.Write(b)
 }
 
-// sharedDir is ../shared next to the repository, or MP_SHARED_DIR.
-func sharedDir() (string, error) {
-	if d := os.Getenv("MP_SHARED_DIR"); d != "" {
-		return d, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 func specPath() (string, error) {
-	d, err := sharedDir()
+	d, err := testutil.SharedDir()
 	if err != nil {
 		return "", err
 	}
