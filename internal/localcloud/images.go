@@ -106,17 +106,7 @@ func (st *state) updateImage(c call) (int, any, error) {
 	return http.StatusOK, map[string]any{"image": im.json()}, nil
 }
 
-func (st *state) deleteImage(c call) (int, any, error) {
-	st.srv.mu.Lock()
-	im, err := st.ownImage(c)
-	if err != nil {
-		st.srv.mu.Unlock()
-		return 0, nil, err
-	}
-	st.dropImage(im)
-	st.srv.mu.Unlock()
-	return st.deleteImageBackend(c.r.Context(), im)
-}
+func (st *state) deleteImage(c call) (int, any, error) { return st.deleteFound(c, st.ownImage) }
 
 // dropImage removes im from the API; the caller holds srv.mu.
 func (st *state) dropImage(im *image) {
@@ -276,9 +266,14 @@ func (st *state) getSnapshot(c call) (int, any, error) {
 	return http.StatusOK, map[string]any{"snapshot": im.snapshotJSON()}, nil
 }
 
-func (st *state) deleteSnapshot(c call) (int, any, error) {
+func (st *state) deleteSnapshot(c call) (int, any, error) { return st.deleteFound(c, st.snapshot) }
+
+// deleteFound drops the image find names (under the lock), then deletes its
+// disk in the backend (outside it): DELETE /v2/images/{id} and
+// /v2/snapshots/{id} differ only in how they find the image.
+func (st *state) deleteFound(c call, find func(call) (*image, error)) (int, any, error) {
 	st.srv.mu.Lock()
-	im, err := st.snapshot(c)
+	im, err := find(c)
 	if err != nil {
 		st.srv.mu.Unlock()
 		return 0, nil, err
