@@ -2,13 +2,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud/nspawn"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // cloud is the one emulator with real machines every test here shares:
@@ -150,16 +149,16 @@ func TestDropletSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("droplet %d has no public IPv4: %v", d1.ID, err)
 	}
 
-	ssh1 := dialRoot(ctx, t, ip1, signer)
-	if state := systemState(t, ssh1); state != "running" {
+	ssh1, _ := testutil.DialRoot(ctx, t, ip1, signer)
+	if state := testutil.SystemState(t, ssh1); state != "running" {
 		t.Errorf("systemctl is-system-running: %s", state)
 	}
-	if out, err := run(ssh1, "cat /root/from-user-data"); err != nil || strings.TrimSpace(out) != "user_data ran" {
+	if out, err := testutil.SSHRun(ssh1, "cat /root/from-user-data"); err != nil || strings.TrimSpace(out) != "user_data ran" {
 		t.Errorf("user_data did not run: %q %v", out, err)
 	}
-	instance1, _ := run(ssh1, "cat /var/lib/cloud/data/instance-id")
+	instance1, _ := testutil.SSHRun(ssh1, "cat /var/lib/cloud/data/instance-id")
 	place := fmt.Sprintf("mkdir -p /var/lib/cloud/scripts/per-instance && printf '%%s' '%s' > /var/lib/cloud/scripts/per-instance/mark.sh && chmod +x /var/lib/cloud/scripts/per-instance/mark.sh", perInstanceScript)
-	if _, err := run(ssh1, place); err != nil {
+	if _, err := testutil.SSHRun(ssh1, place); err != nil {
 		t.Fatalf("place per-instance script: %v", err)
 	}
 	ssh1.Close()
@@ -198,12 +197,12 @@ func TestDropletSnapshotRoundTrip(t *testing.T) {
 	}
 	d2 = waitStatus(ctx, t, c, d2.ID, "active")
 	ip2, _ := d2.PublicIPv4()
-	ssh2 := dialRoot(ctx, t, ip2, signer)
-	if state := systemState(t, ssh2); state != "running" {
+	ssh2, _ := testutil.DialRoot(ctx, t, ip2, signer)
+	if state := testutil.SystemState(t, ssh2); state != "running" {
 		t.Errorf("systemctl is-system-running on the snapshot's droplet: %s", state)
 	}
-	instance2, _ := run(ssh2, "cat /var/lib/cloud/data/instance-id")
-	ran, err := run(ssh2, "cat /root/per-instance-ran")
+	instance2, _ := testutil.SSHRun(ssh2, "cat /var/lib/cloud/data/instance-id")
+	ran, err := testutil.SSHRun(ssh2, "cat /root/per-instance-ran")
 	if err != nil || strings.TrimSpace(ran) != strings.TrimSpace(instance2) || instance2 == instance1 {
 		t.Errorf("per-instance script: ran by %q (%v); new instance %q, old %q: want exactly one run by the new one", ran, err, instance2, instance1)
 	}
@@ -282,56 +281,6 @@ func newKey(t testing.TB) (ssh.Signer, string) {
 	return s, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))
 }
 
-// dialRoot retries through boot: sshd starts, cloud-init restarts it
-// (reset, refused), then it stays.
-func dialRoot(ctx context.Context, t testing.TB, ip string, key ssh.Signer) *ssh.Client {
-	t.Helper()
-	cfg := &ssh.ClientConfig{
-		User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(key)},
-		// A fresh local machine: its host key is new by design here.
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 3 * time.Second,
-	}
-	var last error
-	for ctx.Err() == nil {
-		c, err := ssh.Dial("tcp", net.JoinHostPort(ip, "22"), cfg)
-		if err == nil {
-			return c
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("ssh root@%s: %v (last: %v)", ip, ctx.Err(), last)
-	return nil
-}
-
-func run(c *ssh.Client, cmd string) (string, error) {
-	s, err := c.NewSession()
-	if err != nil {
-		return "", err
-	}
-	defer s.Close()
-	var out, errb bytes.Buffer
-	s.Stdout, s.Stderr = &out, &errb
-	if err := s.Run(cmd); err != nil {
-		return out.String(), fmt.Errorf("%q: %w: %s", cmd, err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func systemState(t testing.TB, c *ssh.Client) string {
-	t.Helper()
-	if out, err := run(c, "cloud-init status --wait --long"); err != nil {
-		t.Logf("cloud-init status: %v\n%s", err, out)
-	}
-	state, _ := run(c, "systemctl is-system-running --wait")
-	state = strings.TrimSpace(state)
-	if state != "running" {
-		failed, _ := run(c, "systemctl --failed --no-legend --plain")
-		return state + ": failed units: " + strings.TrimSpace(failed)
-	}
-	return state
-}
-
 // BenchmarkPostToSSH is what a build waits for: POST /v2/droplets until
 // root's SSH login on the droplet's public address works.
 //
@@ -359,11 +308,11 @@ func BenchmarkPostToSSH(bm *testing.B) {
 		}
 		d = waitStatus(ctx, bm, c, d.ID, "active")
 		ip, _ := d.PublicIPv4()
-		s := dialRoot(ctx, bm, ip, signer)
+		s, _ := testutil.DialRoot(ctx, bm, ip, signer)
 		total += time.Since(start)
 		bm.StopTimer()
 		if i == bm.N-1 {
-			_, _ = run(s, "cloud-init status --wait")
+			_, _ = testutil.SSHRun(s, "cloud-init status --wait")
 			time.Sleep(3 * time.Second)
 			if pss, err = cloud.backend.MemoryPSS(d.ID); err != nil {
 				bm.Fatal(err)

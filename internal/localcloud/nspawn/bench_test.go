@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // BenchmarkBootToSSH measures Create until root's SSH login works, and
@@ -29,11 +30,11 @@ func BenchmarkBootToSSH(bm *testing.B) {
 		if err != nil {
 			bm.Fatal(err)
 		}
-		c, _ := dialRoot(ctx, bm, ip, client.signer)
+		c, _ := testutil.DialRoot(ctx, bm, ip, client.signer)
 		total += time.Since(start)
 		bm.StopTimer()
 		if i == bm.N-1 {
-			if _, err := sshRun(c, "cloud-init status --wait"); err != nil {
+			if _, err := testutil.SSHRun(c, "cloud-init status --wait"); err != nil {
 				bm.Logf("cloud-init: %v", err)
 			}
 			time.Sleep(3 * time.Second) // let boot-time jobs finish: idle, not booting

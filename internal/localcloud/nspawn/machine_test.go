@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // userDataFor pins host as the machine's host key (as the build pipeline
@@ -52,11 +53,11 @@ func TestMachineLifecycle(t *testing.T) {
 	if !b.Running(101) {
 		t.Fatal("Running = false right after Create")
 	}
-	c, presented := dialRoot(ctx, t, ip, client.signer)
+	c, presented := testutil.DialRoot(ctx, t, ip, client.signer)
 	if !bytes.Equal(presented.Marshal(), host.signer.PublicKey().Marshal()) {
 		t.Errorf("machine presented host key %s, want the one user_data pinned", ssh.FingerprintSHA256(presented))
 	}
-	if state := systemState(t, c); state != "running" {
+	if state := testutil.SystemState(t, c); state != "running" {
 		t.Errorf("systemctl is-system-running: %s", state)
 	}
 	checks := []struct{ cmd, want string }{
@@ -69,16 +70,16 @@ func TestMachineLifecycle(t *testing.T) {
 		{"apt-config dump Acquire::http::Proxy", b.proxy.url},
 	}
 	for _, ch := range checks {
-		out, err := sshRun(c, ch.cmd)
+		out, err := testutil.SSHRun(c, ch.cmd)
 		if err != nil || !strings.Contains(out, ch.want) {
 			t.Errorf("%s = %q (%v), want it to contain %q", ch.cmd, out, err, ch.want)
 		}
 	}
-	if out, err := sshRun(c, "cat /root/per-instance-ran 2>/dev/null; true"); err != nil || out != "" {
+	if out, err := testutil.SSHRun(c, "cat /root/per-instance-ran 2>/dev/null; true"); err != nil || out != "" {
 		t.Errorf("per-instance marker exists before the script was placed: %q %v", out, err)
 	}
 	place := fmt.Sprintf("mkdir -p /var/lib/cloud/scripts/per-instance && printf '%%s' '%s' > /var/lib/cloud/scripts/per-instance/mark.sh && chmod +x /var/lib/cloud/scripts/per-instance/mark.sh", perInstanceScript)
-	if _, err := sshRun(c, place); err != nil {
+	if _, err := testutil.SSHRun(c, place); err != nil {
 		t.Fatalf("place per-instance script: %v", err)
 	}
 	c.Close()
@@ -121,19 +122,19 @@ func TestMachineLifecycle(t *testing.T) {
 	if ip2 == ip {
 		t.Errorf("second machine got the first one's address %s", ip)
 	}
-	c2, presented2 := dialRoot(ctx, t, ip2, client.signer)
+	c2, presented2 := testutil.DialRoot(ctx, t, ip2, client.signer)
 	defer c2.Close()
 	if bytes.Equal(presented2.Marshal(), host.signer.PublicKey().Marshal()) {
 		t.Error("IgnoreHostKeys: machine still presents the host key user_data pinned")
 	}
-	if state := systemState(t, c2); state != "running" {
+	if state := testutil.SystemState(t, c2); state != "running" {
 		t.Errorf("systemctl is-system-running on the snapshot's machine: %s", state)
 	}
-	out, err := sshRun(c2, "cat /root/per-instance-ran")
+	out, err := testutil.SSHRun(c2, "cat /root/per-instance-ran")
 	if err != nil || strings.TrimSpace(out) != "i-second-102" {
 		t.Errorf("per-instance script on the new instance: got %q (%v), want exactly one run by i-second-102", out, err)
 	}
-	if out, _ := sshRun(c2, "cat /root/user-data-ran"); !strings.Contains(out, "marker-102") {
+	if out, _ := testutil.SSHRun(c2, "cat /root/user-data-ran"); !strings.Contains(out, "marker-102") {
 		t.Errorf("the new instance's user_data did not run: /root/user-data-ran = %q", out)
 	}
 
@@ -141,8 +142,8 @@ func TestMachineLifecycle(t *testing.T) {
 	if err := b.PowerOn(ctx, 101); err != nil {
 		t.Fatalf("PowerOn: %v", err)
 	}
-	c1, _ := dialRoot(ctx, t, ip, client.signer)
-	if out, _ := sshRun(c1, "cat /root/per-instance-ran 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+	c1, _ := testutil.DialRoot(ctx, t, ip, client.signer)
+	if out, _ := testutil.SSHRun(c1, "cat /root/per-instance-ran 2>/dev/null; true"); strings.TrimSpace(out) != "" {
 		t.Errorf("per-instance script ran again on the same instance after power on: %q", out)
 	}
 	c1.Close()
@@ -173,13 +174,13 @@ func TestMachinePowerCycleAndReboot(t *testing.T) {
 		t.Fatalf("Create: %v", err)
 	}
 	bootID := func() string {
-		c, _ := dialRoot(ctx, t, ip, client.signer)
+		c, _ := testutil.DialRoot(ctx, t, ip, client.signer)
 		defer c.Close()
-		systemState(t, c)
-		if out, err := sshRun(c, "cat /root/script-ran"); err != nil || strings.TrimSpace(out) != "script-ran" {
+		testutil.SystemState(t, c)
+		if out, err := testutil.SSHRun(c, "cat /root/script-ran"); err != nil || strings.TrimSpace(out) != "script-ran" {
 			t.Errorf("user_data script: %q %v", out, err)
 		}
-		out, err := sshRun(c, "cat /proc/sys/kernel/random/boot_id")
+		out, err := testutil.SSHRun(c, "cat /proc/sys/kernel/random/boot_id")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,9 +283,9 @@ func TestAptAndFirewallInside(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	c, _ := dialRoot(ctx, t, ip, client.signer)
+	c, _ := testutil.DialRoot(ctx, t, ip, client.signer)
 	defer c.Close()
-	systemState(t, c)
+	testutil.SystemState(t, c)
 	steps := []struct{ cmd, want string }{
 		{"apt-get update 2>&1", "bookworm-security"},
 		{"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends hello >/dev/null 2>&1 && hello", "Hello, world!"},
@@ -294,7 +295,7 @@ func TestAptAndFirewallInside(t *testing.T) {
 	}
 	for _, s := range steps {
 		start := time.Now()
-		out, err := sshRun(c, s.cmd)
+		out, err := testutil.SSHRun(c, s.cmd)
 		if err != nil || !strings.Contains(out, s.want) {
 			t.Fatalf("%s: %v\n%s\nwant %q", s.cmd, err, lastLines(out, 10), s.want)
 		}
@@ -302,6 +303,6 @@ func TestAptAndFirewallInside(t *testing.T) {
 	}
 	// ufw enabled inside must not cut SSH from the host: it is the
 	// machine's own firewall in its own namespace.
-	c2, _ := dialRoot(ctx, t, ip, client.signer)
+	c2, _ := testutil.DialRoot(ctx, t, ip, client.signer)
 	c2.Close()
 }
