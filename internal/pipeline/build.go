@@ -166,10 +166,11 @@ func finish(b *Build, runErr error) error {
 	if err := b.Out.Outputs(o); err != nil {
 		errs = append(errs, err)
 	}
-	if err := writeManifest(b, runErr); err != nil {
+	m := b.Manifest(runErr) // one record for the file and the summary alike
+	if err := writeManifest(b, m); err != nil {
 		errs = append(errs, err)
 	}
-	if err := b.Out.Summary(summaryMarkdown(b, runErr)); err != nil {
+	if err := b.Out.Summary(summaryMarkdown(b, m)); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -38,18 +38,18 @@ func (b *Build) Manifest(runErr error) *report.Manifest {
 	return m
 }
 
-func writeManifest(b *Build, runErr error) error {
+func writeManifest(b *Build, m *report.Manifest) error {
 	if b.Cfg.Manifest == "" {
 		return nil
 	}
-	if err := report.WriteManifest(b.Cfg.Manifest, b.Manifest(runErr)); err != nil {
+	if err := report.WriteManifest(b.Cfg.Manifest, m); err != nil {
 		return fmt.Errorf("writing the manifest: %w", err)
 	}
 	return nil
 }
 
-func summaryMarkdown(b *Build, runErr error) string {
-	s := report.BuildSummary(b.Manifest(runErr))
+func summaryMarkdown(b *Build, m *report.Manifest) string {
+	s := report.BuildSummary(m)
 	if b.Validation != nil {
 		s += "\n" + b.Validation.Markdown()
 	}
