@@ -28,9 +28,12 @@ type Facts struct {
 	Updates       Updates
 	// Shadow maps a user to the class of its password field: "!", "!!", "*",
 	// "<empty>", "<locked>" (a locked hash) or "<hash>"; hashes never leave the machine.
-	Shadow          map[string]string
-	ShadowReadable  bool
-	Users           []User
+	Shadow         map[string]string
+	ShadowReadable bool
+	Users          []User
+	// OtherKeys are the authorized_keys of accounts the user rules skip (system users) and
+	// under /etc/ssh, by account ("" for /etc/ssh); only the build-key rule reads them.
+	OtherKeys       map[string][]Key `json:",omitempty"`
 	VarLog          []Entry
 	LfdFilteredSize int64               // -1 when there is no lfd.log
 	LogHeads        map[string][]string // /var/log path -> first lines
@@ -330,6 +333,15 @@ func parseFacts(out []byte) (*Facts, error) {
 				return nil, fmt.Errorf("authorized_keys of %s: %w", user.Name, err)
 			}
 			user.AuthorizedKeys = append(user.AuthorizedKeys, parseAuthorizedKeys(arg(s, 1), txt)...)
+		case "other-authorized-keys":
+			txt, err := decodeB64(s.lines)
+			if err != nil {
+				return nil, fmt.Errorf("authorized_keys %s: %w", arg(s, 1), err)
+			}
+			if f.OtherKeys == nil {
+				f.OtherKeys = map[string][]Key{}
+			}
+			f.OtherKeys[arg(s, 0)] = append(f.OtherKeys[arg(s, 0)], parseAuthorizedKeys(arg(s, 1), txt)...)
 		case "varlog":
 			for _, l := range s.lines {
 				if v, ok := strings.CutPrefix(l, "@lfd-filtered-size\t"); ok {

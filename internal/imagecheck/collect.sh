@@ -145,6 +145,32 @@ for line in $users; do
 done
 IFS=$old_ifs
 
+# For the build-key rule only: the authorized_keys of every other account (a recipe may copy
+# root's keys to a service user such as git, whose home is outside /home) and any file under
+# /etc/ssh (where AuthorizedKeysFile may point). Each file once, however many accounts share it.
+covered=" "
+for line in $users; do covered="$covered${line%%:*} "; done
+{ if [ -z "$R" ] && have getent; then getent passwd; else cat "$R/etc/passwd"; fi; } | {
+	seen=" "
+	while IFS=: read -r n _ _ _ _ h _; do
+		case $covered in *" $n "*) continue ;; esac
+		[ -n "$h" ] || continue
+		for k in "$R$h/.ssh/authorized_keys" "$R$h/.ssh/authorized_keys2"; do
+			[ -f "$k" ] || continue
+			case $seen in *" $k "*) continue ;; esac
+			seen="$seen$k "
+			sec other-authorized-keys "$n" "${k#"$R"}"
+			base64 <"$k"
+		done
+	done
+}
+if [ -d "$R/etc/ssh" ]; then
+	find "$R/etc/ssh" -type f -path '*authorized_keys*' 2>/dev/null | while IFS= read -r k; do
+		sec other-authorized-keys "" "${k#"$R"}"
+		base64 <"$k"
+	done
+fi
+
 sec varlog
 if [ -d "$R/var/log" ]; then
 	find "$R/var/log" -mindepth 1 -maxdepth 1 -printf '%y\t%s\t%f\n'

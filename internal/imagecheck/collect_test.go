@@ -169,6 +169,19 @@ func TestCollectFixtureTrees(t *testing.T) {
 		{name: "build key left", opts: Options{BuildKey: buildLine}, edit: func(tr map[string]node) {
 			tr["home/app/.ssh/authorized_keys"] = node{mode: 0o600, body: otherLine + "\n" + buildLine + "\n"}
 		}, want: map[string]Status{"authorized-keys:app": Fail, "build-key": Fail}, detail: "line 2"},
+		// Found on a local-cloud droplet (e2e TestImageCheckFixtures): the build key in a
+		// system account's authorized_keys (home outside /home) passed unseen.
+		{name: "build key in a system account", opts: Options{BuildKey: buildLine}, edit: func(tr map[string]node) {
+			tr["etc/passwd"] = node{body: cleanTree()["etc/passwd"].body + "git:x:998:998::/var/opt/git:/bin/sh\nsvc:x:997:997::/var/opt/git:/bin/sh\n"}
+			tr["var/opt/git/.ssh/authorized_keys"] = node{mode: 0o600, body: otherLine + "\n" + buildLine + "\n"}
+		}, want: map[string]Status{"build-key": Fail}, detail: "git: /var/opt/git/.ssh/authorized_keys line 2"},
+		{name: "build key under /etc/ssh", opts: Options{BuildKey: buildKey.SHA256}, edit: func(tr map[string]node) {
+			tr["etc/ssh/authorized_keys/root"] = node{body: buildLine + "\n"}
+		}, want: map[string]Status{"build-key": Fail}, detail: "sshd: /etc/ssh/authorized_keys/root line 1"},
+		{name: "other key in a system account", opts: Options{BuildKey: buildLine}, edit: func(tr map[string]node) {
+			tr["etc/passwd"] = node{body: cleanTree()["etc/passwd"].body + "git:x:998:998::/var/opt/git:/bin/sh\n"}
+			tr["var/opt/git/.ssh/authorized_keys"] = node{mode: 0o600, body: otherLine + "\n"}
+		}},
 		{name: "per-instance not executable", edit: func(tr map[string]node) {
 			tr["var/lib/cloud/scripts/per-instance/002_app"] = node{mode: 0o644, body: "#!/bin/sh\n"}
 		}, want: map[string]Status{"per-instance-scripts": Fail}},

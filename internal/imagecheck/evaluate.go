@@ -493,13 +493,30 @@ func checkBuildKey(f *Facts, buildKey string) (Result, bool) {
 		x.Remedy = "pass the build key as an authorized_keys line or a SHA256: fingerprint"
 		return x, true
 	}
-	for _, u := range f.Users {
-		for _, k := range u.AuthorizedKeys {
+	found := func(account string, keys []Key) {
+		for _, k := range keys {
 			if !k.Unparsed && match(k) {
 				x.Status = Fail
-				x.Details = append(x.Details, fmt.Sprintf("%s: %s line %d (%s)", u.Name, k.File, k.Line, k.SHA256))
+				x.Details = append(x.Details, fmt.Sprintf("%s: %s line %d (%s)", account, k.File, k.Line, k.SHA256))
 			}
 		}
+	}
+	for _, u := range f.Users {
+		found(u.Name, u.AuthorizedKeys)
+	}
+	// System accounts and /etc/ssh: no img_check rule looks there, but the build key there
+	// still lets whoever holds it log into every customer's droplet.
+	accounts := make([]string, 0, len(f.OtherKeys))
+	for a := range f.OtherKeys {
+		accounts = append(accounts, a)
+	}
+	sort.Strings(accounts)
+	for _, a := range accounts {
+		name := a
+		if name == "" {
+			name = "sshd"
+		}
+		found(name, f.OtherKeys[a])
 	}
 	if x.Status == Fail {
 		x.Title = "the build's own key is still authorized"

@@ -207,6 +207,16 @@ func TestEvaluate(t *testing.T) {
 			u.SSH = []Entry{{"f", 100, 0o600, "authorized_keys2"}}
 			u.AuthorizedKeys = []Key{k}
 		}, want: map[string]Status{"build-key": Fail, "authorized-keys:app": Fail}, detail: "authorized_keys2"},
+		{name: "build key in a system account", opts: Options{BuildKey: buildKey.SHA256}, break_: func(f *Facts) {
+			k := buildKey
+			k.File = "/var/opt/git/.ssh/authorized_keys"
+			f.OtherKeys = map[string][]Key{"git": {k}}
+		}, want: map[string]Status{"build-key": Fail}, detail: "git: /var/opt/git/.ssh/authorized_keys"},
+		{name: "build key under /etc/ssh", opts: Options{BuildKey: buildLine}, break_: func(f *Facts) {
+			k := buildKey
+			k.File = "/etc/ssh/authorized_keys/root"
+			f.OtherKeys = map[string][]Key{"": {k}}
+		}, want: map[string]Status{"build-key": Fail}, detail: "sshd: /etc/ssh/authorized_keys/root"},
 		{name: "unparseable build key", opts: Options{BuildKey: "not a key"}, break_: func(*Facts) {}, want: map[string]Status{"build-key": Fail}},
 		{name: "per-instance script not executable", break_: func(f *Facts) {
 			f.Scripts = append(f.Scripts, Script{Dir: "per-instance", Name: "002_app", FileType: "regular file", Mode: 0o644, FirstLine: "#!/bin/bash"})
