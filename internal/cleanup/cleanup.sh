@@ -91,7 +91,16 @@ if [ -n "$BUILD_KEY" ]; then
 	# The key body (second field) identifies it whatever its options or comment.
 	body=$(printf '%s\n' "$BUILD_KEY" | sed -n 's/.*\(ssh-[a-z0-9-]*\|ecdsa-[a-z0-9-]*\|sk-[a-z0-9@.-]*\) \([A-Za-z0-9+/=]*\).*/\2/p')
 	[ -n "$body" ] || die "the build key is not an authorized_keys line"
-	files=$(find "$R/etc/ssh" "$R/root" "$R/home" -type f -path '*authorized_keys*' 2>/dev/null)
+	# Every account's ~/.ssh too: a recipe may copy root's keys to a service user whose home
+	# is outside /home (git in /var/opt/gitlab, ...).
+	files=$(
+		find "$R/etc/ssh" "$R/root" "$R/home" -type f -path '*authorized_keys*' 2>/dev/null
+		while IFS=: read -r _ _ _ _ _ h _; do
+			if [ -z "$h" ] || [ ! -d "$R$h/.ssh" ]; then continue; fi
+			find "$R$h/.ssh" -maxdepth 1 -type f -name 'authorized_keys*' 2>/dev/null
+		done <"$R/etc/passwd"
+	)
+	files=$(printf '%s\n' "$files" | sort -u)
 	while IFS= read -r f; do
 		if [ -z "$f" ] || ! grep -q -F -e "$body" "$f"; then continue; fi
 		kept=$(grep -v -F -e "$body" "$f")

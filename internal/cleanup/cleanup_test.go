@@ -67,7 +67,7 @@ func fixture(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
-		"etc/passwd":                             "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\napp:x:1000:1000::/home/app:/bin/bash\n",
+		"etc/passwd":                             "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\napp:x:1000:1000::/home/app:/bin/bash\ngit:x:998:998::/var/opt/git:/bin/sh\n",
 		"root/.ssh/authorized_keys":              buildKey + "\n",
 		"root/.ssh/known_hosts":                  "kept",
 		"root/.bash_history":                     "secret commands\n",
@@ -78,6 +78,7 @@ func fixture(t *testing.T) string {
 		"etc/ssh/ssh_host_ed25519_key":           "private",
 		"etc/ssh/ssh_host_ed25519_key.pub":       "public",
 		"etc/ssh/authorized_keys.d/extra":        "no-pty " + buildKey + "\n" + otherKey + "\n",
+		"var/opt/git/.ssh/authorized_keys":       otherKey + "\n" + buildKey + "\n",
 		"tmp/build.tar":                          "x",
 		"tmp/.hidden":                            "x",
 		"tmp/dir/nested/file":                    "x",
@@ -157,6 +158,12 @@ func TestScriptInTree(t *testing.T) {
 	extra, _ := os.ReadFile(filepath.Join(root, "etc/ssh/authorized_keys.d/extra"))
 	if strings.Contains(string(extra), "BuildKey") || !strings.Contains(string(extra), otherKey) {
 		t.Errorf("authorized_keys.d/extra = %q: want the build key gone and the other key kept", extra)
+	}
+	// Found on a local-cloud droplet (e2e TestImageCheckFixtures): the build key in a system
+	// account's keys, outside /root and /home, stayed in the image.
+	git, _ := os.ReadFile(filepath.Join(root, "var/opt/git/.ssh/authorized_keys"))
+	if strings.Contains(string(git), "BuildKey") || !strings.Contains(string(git), otherKey) {
+		t.Errorf("/var/opt/git/.ssh/authorized_keys = %q: want the build key gone and the other key kept", git)
 	}
 	for _, want := range []string{"==> vendor hook /opt/acme/cleanup.sh", "skipped package purge of droplet-agent", "truncate logs (last write)", "cleanup: done"} {
 		if !strings.Contains(out, want) {
