@@ -66,6 +66,10 @@ type imageFixture struct {
 	// viaBinary validates with `mp-image validate` (root's authorized_keys
 	// then holds altKey, which it logs in with).
 	viaBinary bool
+	// wantBeforeCleanup, when set, is checked by a validation between the
+	// break and the cleanup (only these ids: a machine not yet cleaned has
+	// more to report), to show the break took before the cleanup undid it.
+	wantBeforeCleanup map[string]imagecheck.Status
 	// securityUpdate runs the pending-security-update scenario instead.
 	securityUpdate bool
 }
@@ -78,7 +82,7 @@ var systemRules = []string{"run-as-root", "os-family", "os-version", "cloud-init
 	"log-archives", "log-files", "do-agent", "per-instance-scripts", "forcecommand", "motd", "tmp", "application-info"}
 
 func imageFixtures() []imageFixture {
-	const user = "fixtureuser"
+	const user, svc = "fixtureuser", "fixturesvc"
 	return []imageFixture{
 		{name: "clean"},
 		{name: "root-password", breakCmd: `echo 'root:Fixture-Pass-1' | chpasswd`,
@@ -122,6 +126,51 @@ func imageFixtures() []imageFixture {
 			breakCmd: `useradd -m -s /bin/bash ` + user + ` && install -d -m 700 -o ` + user + ` -g ` + user + ` /home/` + user + `/.ssh && ` +
 				`printf '%s\n' "$ALT_KEY" > /home/` + user + `/.ssh/authorized_keys && chown ` + user + `: /home/` + user + `/.ssh/authorized_keys`,
 			want: map[string]imagecheck.Status{"authorized-keys:" + user: imagecheck.Fail}},
+		// The table's root row beyond the issue's list: an empty password
+		// field FAILs too; known_hosts over 50 bytes and an empty id_rsa WARN.
+		{name: "root-empty-password", breakCmd: `passwd -d root >/dev/null`,
+			want: map[string]imagecheck.Status{"password:root": imagecheck.Fail}},
+		{name: "root-known-hosts", stage: afterCleanup,
+			breakCmd: `install -d -m 700 /root/.ssh && printf 'github.com %s\n' "$ALT_KEY" > /root/.ssh/known_hosts`,
+			want:     map[string]imagecheck.Status{"ssh-files:root": imagecheck.Warn}},
+		{name: "root-empty-id-rsa", breakCmd: `install -d -m 700 /root/.ssh && : > /root/.ssh/id_rsa`,
+			want: map[string]imagecheck.Status{"private-key:root": imagecheck.Warn}},
+		// Another NAME is one change to os-release, but by the table it
+		// fails both the family and (as "other") the version rule.
+		{name: "unsupported-os-family",
+			breakCmd: `sed -e 's/^NAME=.*/NAME="Arch Linux"/' -e 's/^ID=.*/ID=arch/' /usr/lib/os-release > /etc/os-release.new && mv /etc/os-release.new /etc/os-release`,
+			want:     map[string]imagecheck.Status{"os-family": imagecheck.Fail, "os-version": imagecheck.Fail}},
+		// Every fixture above that breaks its rule after the cleanup, done
+		// before it instead (plus files in /tmp): the tool's cleanup must
+		// leave a clean image, everything PASS.
+		{name: "cleanup-fixes-all", users: []string{user},
+			breakCmd: `set -e
+useradd -m -s /bin/bash ` + user + `
+for h in /root /home/` + user + `; do
+	install -d -m 700 $h/.ssh
+	printf '%s\n' "$ALT_KEY" > $h/.ssh/authorized_keys
+	for i in $(seq 1 20); do echo "apt-get install secret-thing-$i"; done > $h/.bash_history
+done
+chown -R ` + user + `: /home/` + user + `
+useradd -r -m -d /var/lib/` + svc + ` -s /bin/sh ` + svc + `
+install -d -m 700 -o ` + svc + ` /var/lib/` + svc + `/.ssh
+printf '%s\n' "$BUILD_KEY" "$ALT_KEY" > /var/lib/` + svc + `/.ssh/authorized_keys
+echo 'rotated line' > /var/log/syslog.1
+echo old > /var/log/messages-20261101
+echo 'old' | gzip > /var/log/dpkg.log.2.gz
+for i in 1 2 3 4; do echo "fixture log line $i written before the cleanup"; done > /var/log/fixture.log
+mkdir -p /opt/digitalocean/bin && echo agent > /opt/digitalocean/bin/droplet-agent
+echo leftover > /tmp/build-leftover && mkdir -p /var/tmp/build-dir && echo x > /var/tmp/build-dir/f`,
+			wantBeforeCleanup: map[string]imagecheck.Status{"authorized-keys:root": imagecheck.Fail, "authorized-keys:" + user: imagecheck.Fail,
+				"bash-history:root": imagecheck.Fail, "bash-history:" + user: imagecheck.Fail, "build-key": imagecheck.Fail,
+				"log-archives": imagecheck.Warn, "log-files": imagecheck.Warn, "do-agent": imagecheck.Fail, "tmp": imagecheck.Warn}},
+		// The build's own key copied to a system account (the recipe's
+		// `cp /root/.ssh/authorized_keys ~svc/.ssh/`) after the cleanup: the
+		// stricter build-key rule must FAIL (img_check never looks there).
+		{name: "build-key-system-user", stage: afterCleanup,
+			breakCmd: `useradd -r -m -d /var/lib/` + svc + ` -s /bin/sh ` + svc + ` && install -d -m 700 -o ` + svc + ` /var/lib/` + svc + `/.ssh && ` +
+				`printf '%s\n' "$BUILD_KEY" > /var/lib/` + svc + `/.ssh/authorized_keys`,
+			want: map[string]imagecheck.Status{"build-key": imagecheck.Fail}},
 		{name: "pending-security-update", securityUpdate: true,
 			want: map[string]imagecheck.Status{"security-updates": imagecheck.Fail}},
 	}
@@ -210,8 +259,11 @@ func runImageFixture(t *testing.T, image int, fx imageFixture, record func(...ve
 		runSecurityUpdateFixture(ctx, t, fx, m, record)
 		return
 	}
+	breakRule := func() {
+		m.mustRun(ctx, t, "break "+fx.name, "ALT_KEY="+remote.ShellQuote(m.alt.AuthorizedKey)+" BUILD_KEY="+remote.ShellQuote(m.d.key.AuthorizedKey)+"; export ALT_KEY BUILD_KEY\n"+fx.breakCmd)
+	}
 	if fx.stage == beforeCleanup && fx.breakCmd != "" {
-		m.mustRun(ctx, t, "break "+fx.name, fx.breakCmd)
+		breakRule()
 	}
 	if fx.viaBinary {
 		// `validate` must log in anew; cleanup deleted the host keys
@@ -221,9 +273,26 @@ func runImageFixture(t *testing.T, image int, fx imageFixture, record func(...ve
 		// host keys are no img_check rule.
 		m.mustRun(ctx, t, "keep host keys", "mkdir -p /run/mpi-hostkeys && cp -a /etc/ssh/ssh_host_* /run/mpi-hostkeys/")
 	}
+	if fx.wantBeforeCleanup != nil {
+		rep := m.check(ctx, t)
+		got := map[string]imagecheck.Result{}
+		for _, x := range rep.Results {
+			got[x.ID] = x
+		}
+		var rows []verdictRow
+		for id, want := range fx.wantBeforeCleanup {
+			if got[id].Status != want {
+				t.Errorf("before the cleanup, rule %s: %q, want %s: the break did not take\n  details: %s", id, got[id].Status, want, strings.Join(got[id].Details, "\n    "))
+			}
+			rows = append(rows, verdictRow{fixture: fx.name + " (before)", rule: id, want: want, got: got[id].Status})
+		}
+		sort.Slice(rows, func(i, j int) bool { return rows[i].rule < rows[j].rule })
+		record(rows...)
+	}
 	m.cleanup(ctx, t)
+	m.requireBuildKeyGone(ctx, t)
 	if fx.stage == afterCleanup && fx.breakCmd != "" {
-		m.mustRun(ctx, t, "break "+fx.name, "ALT_KEY="+remote.ShellQuote(m.alt.AuthorizedKey)+"; export ALT_KEY; "+fx.breakCmd)
+		breakRule()
 	}
 	var rep *imagecheck.Report
 	if fx.viaBinary {
@@ -345,6 +414,22 @@ func (m *fixtureMachine) cleanup(ctx context.Context, t *testing.T) {
 		Progress: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }})
 	if err != nil {
 		t.Fatalf("cleanup on droplet %d: %v\n%s", m.d.id, err, tail(strings.Join(lines, "\n"), 30))
+	}
+}
+
+// requireBuildKeyGone looks, independently of imagecheck, for the build
+// key in every authorized_keys file on the machine after the cleanup.
+func (m *fixtureMachine) requireBuildKeyGone(ctx context.Context, t *testing.T) {
+	t.Helper()
+	fields := strings.Fields(m.d.key.AuthorizedKey)
+	if len(fields) < 2 {
+		t.Fatalf("build key %q has no body", m.d.key.AuthorizedKey)
+	}
+	out := m.mustRun(ctx, t, "look for the build key",
+		`find / -xdev \( -path /proc -o -path /sys \) -prune -o -type f -path '*authorized_keys*' -print | while IFS= read -r f; do grep -qF `+
+			remote.ShellQuote(fields[1])+` "$f" && echo "$f"; done; true`)
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("after the cleanup the build key is still authorized in:\n%s", out)
 	}
 }
 
@@ -487,6 +572,7 @@ func runSecurityUpdateFixture(ctx context.Context, t *testing.T, fx imageFixture
 		"printf '%s\\n' "+remote.ShellQuote(repo.SourcesLine(base))+" > /etc/apt/sources.list.d/mpi-fixture.list && "+
 			"printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' "+remote.ShellQuote(host)+" > /etc/apt/apt.conf.d/99mpi-fixture-direct")
 	m.cleanup(ctx, t)
+	m.requireBuildKeyGone(ctx, t)
 
 	rep := m.check(ctx, t)
 	if _, ok := served.Load("/dists/" + aptrepo.Suite + "/Release"); !ok {
