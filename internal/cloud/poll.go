@@ -3,6 +3,8 @@ package cloud
 import (
 	"context"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // Poll calls check until it reports done, an error, or ctx ends.
@@ -17,6 +19,7 @@ type Poll struct {
 	Tick   time.Duration // interval around the expectation; default 1s
 	Max    time.Duration // longest interval; default 15s
 	Pace   func() time.Duration
+	Rec    *timing.Recorder // records the whole wait as API time; nil: none
 }
 
 func (p Poll) Until(ctx context.Context, check func(ctx context.Context) (bool, error)) error {
@@ -29,6 +32,7 @@ func (p Poll) Until(ctx context.Context, check func(ctx context.Context) (bool, 
 		maxI = 15 * time.Second
 	}
 	start := time.Now()
+	defer p.Rec.Since(timing.API, start)
 	next := p.Expect * 6 / 10
 	interval := tick
 	for {

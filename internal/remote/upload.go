@@ -19,6 +19,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // UploadOptions tunes Upload.
@@ -60,6 +62,7 @@ type entry struct {
 // it falls back to SFTP with the same rules and concurrent writes.
 // A dropped connection returns *DisconnectError; retrying is the caller's call.
 func (c *Client) Upload(ctx context.Context, localDir, remoteDir string, o UploadOptions) (UploadStats, error) {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	start := time.Now()
 	if o.Name == "" {
 		o.Name = "upload " + localDir
@@ -412,6 +415,7 @@ func putEntry(sc *sftp.Client, localDir, remoteDir string, e entry) error {
 // WriteFile writes data to path atomically (temp file + rename), creating
 // parent directories, with the given mode.
 func (c *Client) WriteFile(ctx context.Context, p string, data []byte, mode os.FileMode) error {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	k := c.current()
 	name := "write " + p
 	sess, err := k.ssh.NewSession()
