@@ -59,3 +59,52 @@ func TestPollForIgnoresNonsenseScales(t *testing.T) {
 		}
 	}
 }
+
+// looksFor simulates Poll's schedule for a change at `change`: the number of
+// looks and how late the last one comes after the change.
+func looksFor(p Poll, change time.Duration) (looks int, delay time.Duration) {
+	s := p.schedule()
+	at := s.first()
+	for {
+		looks++
+		if at >= change {
+			return looks, at - change
+		}
+		at += s.after(at)
+	}
+}
+
+// TestScheduleAtDigitalOceanTimings: issue 9's realistic build (active 30 s,
+// shutdown 10 s, snapshot about 3 min) costs few looks per wait, each change
+// noticed within 2% of the expectation or a tick.
+func TestScheduleAtDigitalOceanTimings(t *testing.T) {
+	cases := []struct {
+		name           string
+		expect, change time.Duration
+		maxLooks       int
+		maxDelay       time.Duration
+	}{
+		{"active", 30 * time.Second, 30 * time.Second, 6, time.Second},
+		{"shutdown", 10 * time.Second, 10 * time.Second, 5, time.Second},
+		{"snapshot on time", 3 * time.Minute, 190 * time.Second, 11, 3600 * time.Millisecond},
+		{"snapshot early", 3 * time.Minute, 100 * time.Second, 1, 8 * time.Second},
+		{"snapshot late", 3 * time.Minute, 6 * time.Minute, 25, 15 * time.Second},
+	}
+	for _, c := range cases {
+		looks, delay := looksFor(Poll{Expect: c.expect}, c.change)
+		t.Logf("%s: %d looks, noticed %s late", c.name, looks, delay)
+		if looks > c.maxLooks || delay > c.maxDelay {
+			t.Errorf("%s: %d looks (max %d), noticed %s late (max %s)", c.name, looks, c.maxLooks, delay, c.maxDelay)
+		}
+	}
+	// Against a fixed 3 s poller on the same timeline: fewer looks.
+	total, fixed := 0, 0
+	for _, c := range cases[:3] {
+		n, _ := looksFor(Poll{Expect: c.expect}, c.change)
+		total += n
+		fixed += int(c.change/(3*time.Second)) + 1
+	}
+	if total*2 > fixed {
+		t.Errorf("%d looks, a fixed 3 s poller %d: want at most half", total, fixed)
+	}
+}
