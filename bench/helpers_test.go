@@ -74,12 +74,16 @@ func boot(b *testing.B, c *godo.Client, name string) *droplet {
 	return &droplet{id: d.ID, ip: ip, key: kp, hk: hk}
 }
 
-// dial connects the tool's SSH client with the pinned host key.
-func (d *droplet) dial(b *testing.B) *remote.Client {
+// dial connects the tool's SSH client with the pinned host key, to addr
+// (host:port; the droplet's port 22 when empty).
+func (d *droplet) dial(b *testing.B, addr string) *remote.Client {
 	b.Helper()
+	if addr == "" {
+		addr = d.ip
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := remote.DialRetry(ctx, remote.Config{Addr: d.ip, Signer: d.key.Signer, HostKey: d.hk.Public})
+	c, err := remote.DialRetry(ctx, remote.Config{Addr: addr, Signer: d.key.Signer, HostKey: d.hk.Public})
 	if err != nil {
 		b.Fatal(err)
 	}

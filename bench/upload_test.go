@@ -28,6 +28,14 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// envInt0 is envInt where 0 is a valid choice.
+func envInt0(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
 // BenchmarkUpload is issue 9's upload of files/ into a local-cloud droplet:
 // 5,000 small files (100 B-8 KB, nested) plus 200 MB of incompressible
 // larger files. In one run, interleaved, on one droplet:
@@ -39,6 +47,8 @@ func envInt(name string, def int) int {
 // Every upload is verified on the droplet (file count and a checksum over
 // paths and contents). Then the real binary uploads the same tree in a
 // `build --host --mode build_base` run, and its peak RSS is reported.
+// The small files also go through a proxy adding MP_BENCH_RTT_MS of round
+// trip (default 2) for the tool and SFTP.
 // MP_BENCH_ROUNDS (default 3) sets how many interleaved rounds are timed;
 // figures are medians.
 func BenchmarkUpload(b *testing.B) {
@@ -54,9 +64,9 @@ func BenchmarkUpload(b *testing.B) {
 	b.Logf("tree: %d files, %.1f MB", files, float64(size)/1e6)
 
 	d := boot(b, env.godo, "bench-upload")
-	c := d.dial(b)
+	c := d.dial(b, "")
 	sshArgs := systemSSH(b, d)
-	sc := sftpClient(b, d)
+	sc := sftpClient(b, d, net.JoinHostPort(d.ip, "22"))
 
 	type method struct {
 		name string
@@ -75,6 +85,22 @@ func BenchmarkUpload(b *testing.B) {
 		}},
 		{"tar-ssh-small", small, func(s, dst string) error { return tarOverSSH(sshArgs, s, dst) }},
 		{"sftp-small", small, func(s, dst string) error { return sftpFileByFile(sc, s, dst) }},
+	}
+	// The droplet's link has no latency, which hides what file-by-file
+	// SFTP pays per round trip on a real network; the same small files go
+	// again through a proxy that adds MP_BENCH_RTT_MS (default 2 ms, about
+	// a CI runner to a droplet in the same region; 0 skips it).
+	rtt := time.Duration(envInt0("MP_BENCH_RTT_MS", 2)) * time.Millisecond
+	if rtt > 0 {
+		px := delayProxy(b, net.JoinHostPort(d.ip, "22"), rtt/2)
+		cr := d.dial(b, px)
+		scr := sftpClient(b, d, px)
+		methods = append(methods,
+			method{"tool-small-rtt", small, func(s, dst string) error {
+				_, err := cr.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
+				return err
+			}},
+			method{"sftp-small-rtt", small, func(s, dst string) error { return sftpFileByFile(scr, s, dst) }})
 	}
 	if os.Getenv("MP_BENCH_SFTP_BIG") == "1" {
 		methods = append(methods, method{"sftp", src, func(s, dst string) error { return sftpFileByFile(sc, s, dst) }})
@@ -103,6 +129,10 @@ func BenchmarkUpload(b *testing.B) {
 	}
 	b.ReportMetric(med("tool")/med("tar-ssh"), "tool/tar-ssh")
 	b.ReportMetric(med("sftp-small")/med("tool-small"), "sftp-small/tool-small")
+	if rtt > 0 {
+		b.ReportMetric(med("sftp-small-rtt")/med("tool-small-rtt"), "sftp/tool-small-rtt")
+		b.ReportMetric(rtt.Seconds()*1000, "rtt-ms")
+	}
 	b.ReportMetric(float64(size)/1e6/med("tool"), "tool-MB/s")
 
 	// The real binary uploads the same files/ in a build_base --host run;
@@ -176,11 +206,11 @@ func tarOverSSH(sshArgs []string, src, dst string) error {
 	return nil
 }
 
-func sftpClient(b *testing.B, d *droplet) *sftp.Client {
+func sftpClient(b *testing.B, d *droplet, addr string) *sftp.Client {
 	b.Helper()
 	cfg := &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(d.key.Signer)},
 		HostKeyCallback: ssh.FixedHostKey(d.hk.Public), Timeout: 10 * time.Second}
-	conn, err := ssh.Dial("tcp", net.JoinHostPort(d.ip, "22"), cfg)
+	conn, err := ssh.Dial("tcp", addr, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
