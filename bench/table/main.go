@@ -78,8 +78,11 @@ var Rows = []Row{
 	{"  fixed 3 s poller, computed: median delay", "APIRequests", "fixed3s-median-notice-s", "%.2f s", "", 0, ""},
 	{"tool overhead of build_image (hello-first-login)", "Overhead", "overhead-s", "%.2f s", "<", 1.5, "< 1.5 s"},
 	{"  build_image wall time on the fast local cloud", "Overhead", "wall-s", "%.1f s", "", 0, ""},
+	{"  of which API calls and poll waits", "Overhead", "api-wait-s", "%.1f s", "", 0, ""},
+	{"  of which remote operations (SSH)", "Overhead", "remote-s", "%.1f s", "", 0, ""},
 	{"cancellation: SIGTERM to everything deleted, median", "CancelSIGTERM", "median-s", "%.2f s", "<", 2, "< 2 s"},
 	{"  cancellation: max", "CancelSIGTERM", "max-s", "%.2f s", "", 0, ""},
+	{"  cancellation: points measured", "CancelSIGTERM", "points", "%.0f", "", 0, ""},
 	{"static binary size", "BinarySize", "MB", "%.1f MB", "<", 25, "< 25 MB"},
 }
 
