@@ -45,7 +45,7 @@ func Build(root, out string, extraEnv []string, flags ...string) error {
 }
 
 // Start builds the binary, starts the backend (base image debian-12-x64
-// ready) and a local cloud with o (Token and Machines are filled in).
+// ready) and a local cloud with o (Machines filled in, and Token when empty).
 // verbose logs the backend's progress to stderr.
 func Start(ctx context.Context, root string, o localcloud.Options, verbose bool) (*Env, error) {
 	tmp, err := os.MkdirTemp("", "mp-image-env-")
@@ -71,8 +71,10 @@ func Start(ctx context.Context, root string, o localcloud.Options, verbose bool)
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("base image: %w", err)
 	}
-	e.Token = fmt.Sprintf("env-token-%d", time.Now().UnixNano())
-	o.Token, o.Machines = e.Token, e.Backend
+	if o.Token == "" {
+		o.Token = fmt.Sprintf("env-token-%d", time.Now().UnixNano())
+	}
+	e.Token, o.Machines = o.Token, e.Backend
 	e.Srv, err = localcloud.Start(ctx, o)
 	if err != nil {
 		e.Backend.Close(ctx)
