@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"github.com/digitalocean/godo"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
-	"github.com/mp-image-action/mp-image-action/internal/localcloud/nspawn"
+	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
 
 // env is shared by every test of the package: one emulator, one machine
@@ -37,54 +36,24 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	_, file, _, _ := runtime.Caller(0)
 	env.root = filepath.Dir(filepath.Dir(file))
-	if err := nspawn.Available(); err != nil {
+	if err := cloudenv.Unavailable(); err != nil {
 		env.skip = "local droplets cannot run here: " + err.Error()
 		return m.Run()
 	}
-	tmp, err := os.MkdirTemp("", "mp-image-e2e-")
+	ctx := context.Background()
+	env.token = "e2e-token-" + fmt.Sprint(time.Now().UnixNano())
+	e, err := cloudenv.Start(ctx, env.root, localcloud.Options{Token: env.token, TimeScale: 0.01,
+		VendorApps: []localcloud.VendorApp{{ID: "app-e2e", Name: "e2e", Token: env.token, State: localcloud.AppApproved}}},
+		os.Getenv("MP_E2E_VERBOSE") != "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	env.tmp = tmp
-	defer os.RemoveAll(tmp)
-	env.bin = filepath.Join(tmp, "mp-image")
-	build := exec.Command("go", "build", "-o", env.bin, "./cmd/mp-image")
-	build.Dir = env.root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building mp-image:", err)
-		return 1
-	}
-	ctx := context.Background()
-	backend, err := nspawn.New(ctx, nspawn.Options{Logf: func(f string, a ...any) {
-		if os.Getenv("MP_E2E_VERBOSE") != "" {
-			fmt.Fprintf(os.Stderr, "nspawn: "+f+"\n", a...)
-		}
-	}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nspawn backend:", err)
-		return 1
-	}
-	if err := backend.EnsureBaseImage(ctx, "debian-12-x64"); err != nil {
-		fmt.Fprintln(os.Stderr, "base image:", err)
-		backend.Close(ctx)
-		return 1
-	}
-	env.token = "e2e-token-" + fmt.Sprint(time.Now().UnixNano())
-	env.srv, err = localcloud.Start(ctx, localcloud.Options{Token: env.token, Machines: backend, TimeScale: 0.01,
-		VendorApps: []localcloud.VendorApp{{ID: "app-e2e", Name: "e2e", Token: env.token, State: localcloud.AppApproved}}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "local cloud:", err)
-		backend.Close(ctx)
-		return 1
-	}
+	env.srv, env.bin, env.tmp = e.Srv, e.Bin, e.Tmp
 	env.godo, _ = godo.New(nil, godo.SetBaseURL(env.srv.URL()))
 	env.godo = godoWithToken(env.srv.URL(), env.token)
 	code := m.Run()
-	cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := env.srv.Close(cctx); err != nil {
+	if err := e.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "closing the local cloud:", err)
 		if code == 0 {
 			code = 1

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/godo"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // DefaultAPIURL is DigitalOcean's API.
@@ -31,6 +33,8 @@ type Options struct {
 	// that fit DigitalOcean's usual timings.
 	ExpectActive, ExpectShutdown, ExpectSnapshot, ExpectTransfer time.Duration
 	PollTick                                                     time.Duration
+	// Timing, when set, records every request and poll wait as API time.
+	Timing *timing.Recorder
 }
 
 // Client is a DigitalOcean API client shaped by what a build needs.
@@ -67,7 +71,7 @@ func New(o Options) (*Client, error) {
 	if o.ExpectTransfer == 0 {
 		o.ExpectTransfer = 5 * time.Minute
 	}
-	tr := &Transport{Logf: o.Logf, AttemptTimeout: o.AttemptTimeout, MinBackoff: o.MinBackoff}
+	tr := &Transport{Logf: o.Logf, AttemptTimeout: o.AttemptTimeout, MinBackoff: o.MinBackoff, Timing: o.Timing}
 	hc := &http.Client{Transport: &authTransport{token: o.Token, next: tr}}
 	ua := o.UserAgent
 	if ua == "" {
@@ -106,7 +110,28 @@ func (c *Client) logf(format string, args ...any) {
 }
 
 func (c *Client) poll(expect time.Duration) Poll {
-	return Poll{Expect: expect, Tick: c.o.PollTick, Pace: c.tr.Pace}
+	return pollFor(expect, c.o.PollTick, c.tr.TimeScale(), c.tr.Pace, c.o.Timing)
+}
+
+// pollFor shapes a poll for an API whose clock runs scale times DigitalOcean's
+// (1 for the real API). The local cloud advertises a faster clock in the
+// X-Local-Cloud-Time-Scale header: every expectation shrinks with it, and so
+// do the tick and the longest interval, within floors that keep a fast local
+// cloud from being polled in a busy loop. At scale 1 (the real API, or the
+// local cloud with realistic timings) the poll is exactly the real one.
+func pollFor(expect, tick time.Duration, scale float64, pace func() time.Duration, rec *timing.Recorder) Poll {
+	p := Poll{Expect: expect, Tick: tick, Pace: pace, Rec: rec}
+	if scale <= 0 || scale >= 1 {
+		return p
+	}
+	if p.Tick <= 0 {
+		p.Tick = time.Second
+	}
+	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
+	p.Expect = scaled(p.Expect)
+	p.Tick = max(scaled(p.Tick), 200*time.Millisecond)
+	p.Max = max(scaled(15*time.Second), 2*time.Second)
+	return p
 }
 
 // APIError wraps a non-2xx answer with the API's message and what to do.

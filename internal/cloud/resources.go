@@ -292,7 +292,8 @@ func (c *Client) Shutdown(ctx context.Context, id int, grace time.Duration) (fel
 	gctx, cancel := context.WithTimeout(ctx, grace)
 	_, werr := c.WaitAction(gctx, a, c.o.ExpectShutdown)
 	if werr == nil {
-		werr = c.waitStatus(gctx, id, "off", c.o.ExpectShutdown/5)
+		// The action completing means the droplet is off: look at once.
+		werr = c.waitStatus(gctx, id, "off", 0)
 	}
 	cancel()
 	if werr == nil {

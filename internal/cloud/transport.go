@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // Transport retries what is safe to retry and remembers the API's rate-limit
@@ -31,8 +33,10 @@ type Transport struct {
 	MinBackoff     time.Duration // default 500ms
 	MaxBackoff     time.Duration // default 30s
 	Logf           func(format string, args ...any)
+	Timing         *timing.Recorder // records each request, retries included, as API time
 
 	mu         sync.Mutex
+	scale      float64 // X-Local-Cloud-Time-Scale of the last answer; 0: none
 	requests   int
 	retries    int
 	limited    int // 429 answers seen
@@ -123,6 +127,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		attempts = 8
 	}
 	ctx := req.Context()
+	defer t.Timing.Since(timing.API, time.Now())
 	var lastErr error
 	for attempt := 0; attempt < attempts; attempt++ {
 		if err := t.waitPause(ctx); err != nil {
@@ -277,8 +282,26 @@ func (t *Transport) waitPause(ctx context.Context) error {
 	return nil
 }
 
+// TimeScaleHeader is how the local cloud tells clients that its clock runs
+// faster than DigitalOcean's (e.g. "0.01"); the real API never sends it.
+const TimeScaleHeader = "X-Local-Cloud-Time-Scale"
+
+// TimeScale is the clock scale the API advertised, 0 when it advertised none.
+func (t *Transport) TimeScale() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.scale
+}
+
 func (t *Transport) noteRate(resp *http.Response) {
 	h := resp.Header
+	if v := h.Get(TimeScaleHeader); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+			t.mu.Lock()
+			t.scale = f
+			t.mu.Unlock()
+		}
+	}
 	limit, err1 := strconv.Atoi(h.Get("RateLimit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("RateLimit-Remaining"))
 	reset, err3 := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)

@@ -118,7 +118,7 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 
 	sctx, cancel := withTimeout(ctx, b.Cfg.Timeouts.SSH)
 	c, err := remote.DialRetry(sctx, remote.Config{
-		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf,
+		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf, Timing: b.Timing,
 	})
 	cancel()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/mp-image-action/mp-image-action/internal/packer"
 	"github.com/mp-image-action/mp-image-action/internal/recipe"
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // NewRunID returns a short random id that names and tags this run's resources.
@@ -75,7 +76,7 @@ func ApplyBuilder(cfg *config.Config, p *recipe.Plan, explicit func(name string)
 // Execute runs a whole build and reports it to out: outputs, manifest,
 // summary. The returned Build holds everything the run learned.
 func Execute(ctx context.Context, cfg *config.Config, p *recipe.Plan, out report.Sink, logf func(string, ...any)) (*Build, error) {
-	b := &Build{Cfg: cfg, Plan: p, Out: out, Logf: logf, RunID: NewRunID(), Started: time.Now()}
+	b := &Build{Cfg: cfg, Plan: p, Out: out, Logf: logf, RunID: NewRunID(), Started: time.Now(), Timing: &timing.Recorder{}}
 	b.RunTag = RunTagPrefix + b.RunID
 	if cfg.Token != "" {
 		out.Mask(cfg.Token)
@@ -86,13 +87,10 @@ func Execute(ctx context.Context, cfg *config.Config, p *recipe.Plan, out report
 		}
 	}
 	if cfg.Host == "" || cfg.Token != "" {
-		co := cloud.Options{Token: cfg.Token, APIURL: cfg.APIURL, Logf: logf, UserAgent: "mp-image-action/" + Version}
-		if isLocalAPI(cfg.APIURL) {
-			// The local cloud's machines boot, stop and snapshot in seconds:
-			// DigitalOcean's usual timings would only delay noticing.
-			co.ExpectActive, co.ExpectShutdown, co.ExpectSnapshot, co.ExpectTransfer = 3*time.Second, 2*time.Second, 5*time.Second, 2*time.Second
-			co.PollTick = 500 * time.Millisecond
-		}
+		// A local cloud with a fast clock says so in every answer and the
+		// client scales its polling to it (cloud.TimeScaleHeader); the API's
+		// address says nothing about its timings.
+		co := cloud.Options{Token: cfg.Token, APIURL: cfg.APIURL, Logf: logf, UserAgent: "mp-image-action/" + Version, Timing: b.Timing}
 		c, err := cloud.New(co)
 		if err != nil {
 			return b, err

@@ -9,12 +9,14 @@ import (
 
 // Manifest is the build's record: IDs, names, timings; never a secret.
 func (b *Build) Manifest(runErr error) *report.Manifest {
+	finished := time.Now()
+	t := b.Timing.Summarize(finished.Sub(b.Started))
 	m := &report.Manifest{
 		DropletIP: b.IP, RunID: b.RunID, Mode: b.Cfg.Mode, Image: b.Cfg.Image, Region: b.Cfg.Region,
 		Size: b.Cfg.Size, APIURL: b.Cfg.APIURL, Version: Version, AppName: b.Cfg.ApplicationName,
 		AppVersion: b.Cfg.ApplicationVersion, ReportPath: b.ReportPath,
-		Steps: b.Records, APIRequests: b.Requests(), Started: b.Started, Finished: time.Now(),
-		Regions: []string{},
+		Steps: b.Records, APIRequests: b.Requests(), Started: b.Started, Finished: finished,
+		Regions: []string{}, Timing: &t,
 	}
 	if b.Plan != nil {
 		m.Recipe = b.Plan.Source

@@ -17,6 +17,7 @@ import (
 	"github.com/mp-image-action/mp-image-action/internal/recipe"
 	"github.com/mp-image-action/mp-image-action/internal/remote"
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // BuildImage is the Marketplace flow; every entry says why it is there.
@@ -78,6 +79,9 @@ type Build struct {
 	RunID   string // short, unique per run
 	RunTag  string // tag on every resource of this run: reap finds leftovers by it
 	Started time.Time
+	// Timing records API waits and remote operations for the manifest's
+	// timing block (what is left of the wall time is the tool's own).
+	Timing *timing.Recorder
 
 	Key        *remote.KeyPair
 	HostKey    *remote.HostKey

@@ -76,7 +76,7 @@ func (connect) Skip(b *Build) bool { return false }
 func (connect) Run(ctx context.Context, b *Build) error {
 	ctx, cancel := withTimeout(ctx, b.Cfg.Timeouts.SSH)
 	defer cancel()
-	cfg := remote.Config{User: sshUser(b), Logf: b.Logf}
+	cfg := remote.Config{User: sshUser(b), Logf: b.Logf, Timing: b.Timing}
 	if usesDroplet(b) {
 		cfg.Addr = net.JoinHostPort(b.IP, "22")
 		cfg.Signer = b.Key.Signer

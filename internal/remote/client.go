@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // Config says where and how to connect.
@@ -31,6 +33,8 @@ type Config struct {
 	// (authorized_keys may appear a moment after sshd). Default 3.
 	AuthRetries int
 	Logf        func(format string, args ...any)
+	// Timing, when set, records dials, commands and uploads as remote time.
+	Timing *timing.Recorder
 }
 
 func (c Config) withDefaults() Config {
@@ -122,6 +126,7 @@ func (k *conn) probe(d time.Duration) bool {
 
 // Dial makes ONE connection attempt.
 func Dial(ctx context.Context, c Config) (*Client, error) {
+	defer c.Timing.Since(timing.Remote, time.Now())
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -223,6 +228,7 @@ func hostKeyAlgorithms(keyType string) []string {
 // EOF, timeouts; cloud-init restarts sshd) with backoff until ctx ends.
 // A host key mismatch is returned at once as *HostKeyError.
 func DialRetry(ctx context.Context, c Config) (*Client, error) {
+	defer c.Timing.Since(timing.Remote, time.Now())
 	c = c.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -288,6 +294,7 @@ func (c *Client) current() *conn {
 // Reconnect replaces the connection with a new one to the same address with
 // the same pinned host key; it retries until ctx ends.
 func (c *Client) Reconnect(ctx context.Context) error {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	k, err := dialRetry(ctx, c.cfg)
 	if err != nil {
 		return fmt.Errorf("reconnect: %w", err)

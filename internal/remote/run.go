@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // RunOptions controls one remote command.
@@ -42,6 +44,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // ctx) kills the whole group through a second session, and also sends KILL
 // through the session itself; see stop.
 func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) error {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	if o.Name == "" {
 		o.Name = truncate(cmd, 60)
 	}
@@ -239,6 +242,7 @@ func (a activityReader) Read(p []byte) (int, error) {
 // Output runs cmd and returns its whole output and exit code; a non-zero
 // exit is not an error. For short checks: no watchdog, no streaming.
 func (c *Client) Output(ctx context.Context, cmd string) (stdout, stderr []byte, exitCode int, err error) {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	return c.output(ctx, c.current(), cmd)
 }
 

@@ -19,6 +19,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // UploadOptions tunes Upload.
@@ -60,6 +62,7 @@ type entry struct {
 // it falls back to SFTP with the same rules and concurrent writes.
 // A dropped connection returns *DisconnectError; retrying is the caller's call.
 func (c *Client) Upload(ctx context.Context, localDir, remoteDir string, o UploadOptions) (UploadStats, error) {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	start := time.Now()
 	if o.Name == "" {
 		o.Name = "upload " + localDir
@@ -193,7 +196,9 @@ func uploadTar(ctx context.Context, k *conn, localDir, remoteDir string, entries
 
 // writeTar streams the entries as a tar archive, with no temp file.
 func writeTar(w io.Writer, localDir string, entries []entry, st *UploadStats) error {
-	bw := bufio.NewWriterSize(w, 256*1024)
+	aw := newAheadWriter(w, 256*1024, 4)
+	defer aw.Close() // on early returns: the goroutine ends
+	bw := bufio.NewWriterSize(aw, 256*1024)
 	tw := tar.NewWriter(bw)
 	buf := make([]byte, 256*1024)
 	for _, e := range entries {
@@ -222,9 +227,80 @@ func writeTar(w io.Writer, localDir string, entries []entry, st *UploadStats) er
 		}
 	}
 	if err := tw.Close(); err != nil {
+		aw.Close()
 		return err
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		aw.Close()
+		return err
+	}
+	return aw.Close()
+}
+
+// aheadWriter passes writes to w from its own goroutine, through a few
+// buffers, so reading and archiving the next files overlaps with
+// encrypting and sending the previous ones (what tar | ssh gets from being
+// two processes). A failed write is returned by the next Write or Close.
+type aheadWriter struct {
+	w          io.Writer
+	size       int
+	full, free chan []byte
+	done       chan struct{}
+	mu         sync.Mutex
+	err        error
+	closed     bool
+}
+
+func newAheadWriter(w io.Writer, size, n int) *aheadWriter {
+	a := &aheadWriter{w: w, size: size, full: make(chan []byte, n), free: make(chan []byte, n), done: make(chan struct{})}
+	for range n {
+		a.free <- make([]byte, 0, size)
+	}
+	go func() {
+		defer close(a.done)
+		for b := range a.full {
+			if a.failed() == nil {
+				if _, err := a.w.Write(b); err != nil {
+					a.mu.Lock()
+					a.err = err
+					a.mu.Unlock()
+				}
+			}
+			a.free <- b[:0]
+		}
+	}()
+	return a
+}
+
+func (a *aheadWriter) failed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+func (a *aheadWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := a.failed(); err != nil {
+			return n, err
+		}
+		b := <-a.free
+		k := min(len(p), a.size)
+		b = append(b, p[:k]...)
+		a.full <- b
+		n, p = n+k, p[k:]
+	}
+	return n, a.failed()
+}
+
+// Close waits until everything written reached w.
+func (a *aheadWriter) Close() error {
+	if !a.closed {
+		a.closed = true
+		close(a.full)
+	}
+	<-a.done
+	return a.failed()
 }
 
 // copyFile writes exactly size bytes of a file; a file that changed size
@@ -412,6 +488,7 @@ func putEntry(sc *sftp.Client, localDir, remoteDir string, e entry) error {
 // WriteFile writes data to path atomically (temp file + rename), creating
 // parent directories, with the given mode.
 func (c *Client) WriteFile(ctx context.Context, p string, data []byte, mode os.FileMode) error {
+	defer c.cfg.Timing.Since(timing.Remote, time.Now())
 	k := c.current()
 	name := "write " + p
 	sess, err := k.ssh.NewSession()

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // Manifest is the JSON record of a build (--manifest FILE). It never holds
@@ -35,6 +37,9 @@ type Manifest struct {
 	Started     time.Time    `json:"started"`
 	Finished    time.Time    `json:"finished"`
 	Error       string       `json:"error,omitempty"`
+	// Timing splits the wall time: API waits, remote operations, and the
+	// tool's own overhead (the rest).
+	Timing *timing.Summary `json:"timing,omitempty"`
 }
 
 // WriteManifest writes m as indented JSON, atomically: a reader never sees half a file.
