@@ -29,7 +29,7 @@ const bootTestSize = "s-1vcpu-1gb"
 
 // probeInterval spaces new SSH connections below ufw's limit rule
 // (at most 5 new connections per 30 s from one address).
-const probeInterval = 7 * time.Second
+const probeInterval = remote.UFWLimitInterval
 
 // firstBootTimeout bounds waiting for cloud-init and the ForceCommand's removal.
 const firstBootTimeout = 10 * time.Minute
@@ -119,6 +119,9 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 	sctx, cancel := withTimeout(ctx, b.Cfg.Timeouts.SSH)
 	c, err := remote.DialRetry(sctx, remote.Config{
 		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf, Timing: b.Timing,
+		// The image may enable `ufw limit ssh` from its first boot: retries
+		// faster than this lock the boot test out for good.
+		DialInterval: remote.UFWLimitInterval,
 	})
 	cancel()
 	if err != nil {

@@ -32,7 +32,11 @@ type Config struct {
 	// AuthRetries is how many refused logins DialRetry accepts in a row
 	// (authorized_keys may appear a moment after sshd). Default 3.
 	AuthRetries int
-	Logf        func(format string, args ...any)
+	// DialInterval is the least time between the starts of two connection
+	// attempts when DialRetry or Reconnect retries; 0 keeps the plain backoff
+	// (200 ms doubling to 3 s). Reconnect never goes below UFWLimitInterval.
+	DialInterval time.Duration
+	Logf         func(format string, args ...any)
 	// Timing, when set, records dials, commands and uploads as remote time.
 	Timing *timing.Recorder
 }
@@ -247,6 +251,7 @@ func dialRetry(ctx context.Context, c Config) (*conn, error) {
 	var lastMsg string
 	lastLog := time.Time{}
 	for attempt := 1; ; attempt++ {
+		tried := time.Now()
 		k, err := dial(ctx, c)
 		if err == nil {
 			if attempt > 1 {
@@ -274,7 +279,7 @@ func dialRetry(ctx context.Context, c Config) (*conn, error) {
 			c.Logf("SSH to %s not ready yet (attempt %d): %v", c.Addr, attempt, err)
 			lastMsg, lastLog = msg, time.Now()
 		}
-		jittered := wait/2 + rand.N(wait/2+1)
+		jittered := max(wait/2+rand.N(wait/2+1), c.DialInterval-time.Since(tried))
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, attempt, time.Since(start).Round(time.Second), ctx.Err(), err)
@@ -291,11 +296,21 @@ func (c *Client) current() *conn {
 	return c.conn
 }
 
+// UFWLimitInterval spaces connection attempts so that `ufw limit ssh`, which
+// many 1-Click images enable, never locks the tool out: that rule rejects an
+// address after 6 new connections within 30 s, and a rejected attempt counts
+// too, so retrying every few seconds keeps the lockout going for ever.
+const UFWLimitInterval = 7 * time.Second
+
 // Reconnect replaces the connection with a new one to the same address with
-// the same pinned host key; it retries until ctx ends.
+// the same pinned host key; it retries until ctx ends, at most one attempt
+// per UFWLimitInterval (the droplet may have enabled `ufw limit ssh` since
+// the first connection).
 func (c *Client) Reconnect(ctx context.Context) error {
 	defer c.cfg.Timing.Since(timing.Remote, time.Now())
-	k, err := dialRetry(ctx, c.cfg)
+	cfg := c.cfg
+	cfg.DialInterval = max(cfg.DialInterval, UFWLimitInterval)
+	k, err := dialRetry(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("reconnect: %w", err)
 	}

@@ -213,3 +213,54 @@ func TestShellQuote(t *testing.T) {
 		})
 	}
 }
+
+// A listener that closes every connection at once, as sshd behind a
+// rejecting `ufw limit` rule looks to a client, sees DialRetry's attempts no
+// closer together than DialInterval (without it the first retry comes after
+// 100-200 ms, so this fails if the interval is ignored).
+func TestDialRetrySpacesAttemptsByDialInterval(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		want     func(minGap time.Duration) bool
+		says     string
+	}{
+		{400 * time.Millisecond, func(g time.Duration) bool { return g >= 400*time.Millisecond }, "at least 400ms"},
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepts []time.Time
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepts = append(accepts, time.Now())
+				c.Close()
+			}
+		}()
+		k, _ := NewKeyPair("")
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		_, err = DialRetry(ctx, Config{Addr: ln.Addr().String(), Signer: k.Signer, InsecureIgnoreHostKey: true, DialInterval: tc.interval})
+		cancel()
+		ln.Close()
+		<-done
+		if err == nil {
+			t.Fatal("DialRetry succeeded against a listener that closes every connection")
+		}
+		if len(accepts) < 2 {
+			t.Fatalf("interval %v: %d attempts in 1.5 s, want at least 2", tc.interval, len(accepts))
+		}
+		minGap := time.Hour
+		for i := 1; i < len(accepts); i++ {
+			minGap = min(minGap, accepts[i].Sub(accepts[i-1]))
+		}
+		if !tc.want(minGap) {
+			t.Errorf("interval %v: closest attempts %v apart, want %s (%d attempts)", tc.interval, minGap, tc.says, len(accepts))
+		}
+	}
+}
