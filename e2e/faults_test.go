@@ -1,16 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -290,138 +284,7 @@ func runFaultCase(t *testing.T, c faultCase) faultRow {
 	return row
 }
 
-// TestCancelSIGTERM sends SIGTERM at three points of real build_image runs:
-// each exits 130 saying it was cancelled, and the ledger shows everything
-// the run created deleted within 5 s of the signal (the issue's spec).
-func TestCancelSIGTERM(t *testing.T) {
-	need(t)
-	points := []struct {
-		name  string
-		after string        // a step start line on stdout
-		wait  time.Duration // then wait this long
-	}{
-		{"wait active", "==> wait for the droplet to become active", 0},
-		{"provision", "==> provision", 2 * time.Second},
-		{"snapshot", "==> snapshot", 500 * time.Millisecond},
-	}
-	var log []string
-	t.Cleanup(func() { t.Log("signal to clean:\n" + strings.Join(log, "\n")) })
-	for _, p := range points {
-		t.Run(strings.ReplaceAll(p.name, " ", "_"), func(t *testing.T) {
-			requireNothingLeft(t)
-			env.srv.Faults().Reset()
-			n0 := len(env.srv.Ledger().All())
-			args := append([]string{"build", "--mode", "build_image", "--dir", "examples/hello-first-login", "--vendor", "hello"}, apiArgs()...)
-			cmd := exec.Command(env.bin, args...)
-			cmd.Dir = env.root
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-			pr, pw := io.Pipe()
-			var so, se bytes.Buffer
-			var mu sync.Mutex
-			cmd.Stdout = io.MultiWriter(pw, lockedWriter{&mu, &so})
-			cmd.Stderr = &se
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill() })
-			seen := make(chan struct{})
-			go func() {
-				sc := bufio.NewScanner(pr)
-				once := false
-				for sc.Scan() {
-					if !once && strings.Contains(sc.Text(), p.after) {
-						once = true
-						close(seen)
-					}
-				}
-			}()
-			exited := make(chan error, 1)
-			go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
-			select {
-			case <-seen:
-			case err := <-exited:
-				t.Fatalf("build ended (%v) before %q", err, p.after)
-			case <-time.After(10 * time.Minute):
-				t.Fatalf("no %q line in 10 minutes", p.after)
-			}
-			time.Sleep(p.wait)
-			sig := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			var err error
-			select {
-			case err = <-exited:
-			case <-time.After(3 * time.Minute):
-				t.Fatal("no exit 3 minutes after SIGTERM")
-			}
-			exitAfter := time.Since(sig)
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
-			mu.Lock()
-			stdout := so.String()
-			mu.Unlock()
-			stderr := se.String()
-			defer func() {
-				if t.Failed() {
-					t.Logf("stdout:\n%s\nstderr:\n%s", tail(stdout, 40), tail(stderr, 20))
-				}
-			}()
-			checkNoSecrets(t, stdout, stderr)
-			if code != 130 {
-				t.Errorf("exit %d after SIGTERM, want 130", code)
-			}
-			if !strings.Contains(strings.ToLower(stderr), "cancelled") {
-				t.Errorf("stderr does not say it was cancelled:\n%s", tail(stderr, 10))
-			}
-			// Cleanup time from the ledger's own deletion times: the last
-			// resource of this run gone, measured from the signal.
-			var last time.Time
-			created := map[string]int{}
-			for _, rec := range env.srv.Ledger().All()[n0:] {
-				if rec.Kind == localcloud.KindAction || rec.Kind == localcloud.KindTag {
-					continue
-				}
-				created[rec.Kind]++
-				if rec.Exists {
-					t.Errorf("left behind: %s %s %q", rec.Kind, rec.ID, rec.Name)
-					if rec.Kind == localcloud.KindSnapshot {
-						id := atoi(rec.ID)
-						t.Cleanup(func() { env.godo.Images.Delete(context.Background(), id) })
-					}
-					continue
-				}
-				if rec.Deleted.After(last) {
-					last = rec.Deleted
-				}
-			}
-			clean := last.Sub(sig)
-			log = append(log, fmt.Sprintf("  %-12s created %v: signal->clean %v, signal->exit %v, exit %d",
-				p.name, created, clean.Round(time.Millisecond), exitAfter.Round(time.Millisecond), code))
-			if created[localcloud.KindDroplet] != 1 {
-				t.Errorf("%d droplets created, want 1", created[localcloud.KindDroplet])
-			}
-			if clean > 5*time.Second {
-				t.Errorf("last resource deleted %v after the signal; the issue requires 5 s", clean)
-			}
-		})
-	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func checkNoSecrets(t *testing.T, blobs ...string) {
+func checkNoSecrets(t testing.TB, blobs ...string) {
 	t.Helper()
 	for _, b := range blobs {
 		if strings.Contains(b, env.token) {

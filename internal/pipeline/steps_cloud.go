@@ -91,7 +91,9 @@ func (createKey) Run(ctx context.Context, b *Build) error {
 }
 func (createKey) Cleanup(ctx context.Context, b *Build) error {
 	if b.AccountKey == nil {
-		return nil
+		// The create may have taken effect with its answer lost (the build
+		// was cancelled mid-request): find it by its fingerprint.
+		return deleteLostKey(ctx, b, b.Key)
 	}
 	if err := b.Cloud.DeleteKey(ctx, b.AccountKey.ID); err != nil {
 		return err
@@ -134,14 +136,54 @@ func (createDroplet) Run(ctx context.Context, b *Build) error {
 	return err
 }
 func (createDroplet) Cleanup(ctx context.Context, b *Build) error {
-	if b.Droplet == nil || b.Kept {
+	if b.Kept {
 		return nil
+	}
+	if b.Droplet == nil {
+		// The create may have taken effect with its answer lost (the build
+		// was cancelled mid-request): find it by the run tag and its name.
+		return deleteLostDroplets(ctx, b, dropletName(b))
 	}
 	if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 		return err
 	}
 	b.logf("deleted droplet %d", b.Droplet.ID)
 	b.Droplet = nil
+	return nil
+}
+
+// deleteLostDroplets deletes the droplets named name with the run's tag,
+// made by a create whose answer never came back.
+func deleteLostDroplets(ctx context.Context, b *Build, name string) error {
+	ds, err := b.Cloud.DropletsNamed(ctx, b.RunTag, name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range ds {
+		if err := b.Cloud.DeleteDroplet(ctx, d.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.logf("deleted droplet %d (%s), created by a request whose answer was lost", d.ID, d.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// deleteLostKey deletes the account key of kp when a create whose answer
+// never came back made it.
+func deleteLostKey(ctx context.Context, b *Build, kp *remote.KeyPair) error {
+	if kp == nil {
+		return nil
+	}
+	k, err := b.Cloud.KeyByFingerprint(ctx, kp.Fingerprint())
+	if err != nil || k == nil {
+		return err
+	}
+	if err := b.Cloud.DeleteKey(ctx, k.ID); err != nil {
+		return err
+	}
+	b.logf("deleted key %d (%s), created by a request whose answer was lost", k.ID, k.Name)
 	return nil
 }
 
@@ -262,13 +304,18 @@ func (release) Run(ctx context.Context, b *Build) error {
 // and keep-snapshot-on-failure is off; otherwise it is reported as an output.
 // A failed boot test keeps it: the snapshot itself was made and released.
 func (snapshot) Cleanup(ctx context.Context, b *Build) error {
-	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || b.released() {
+	// Cancelled: everything the run made goes, released or not.
+	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || b.released() && !b.Cancelled {
 		return nil
 	}
 	if err := b.Cloud.DeleteImage(ctx, b.Snapshot.ID); err != nil {
 		return err
 	}
-	b.logf("deleted snapshot %d made before the failure (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	if b.Cancelled {
+		b.logf("deleted snapshot %d: the build was cancelled (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	} else {
+		b.logf("deleted snapshot %d made before the failure (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	}
 	b.Snapshot = nil
 	return nil
 }

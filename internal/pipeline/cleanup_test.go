@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/digitalocean/godo"
+
+	"github.com/mp-image-action/mp-image-action/internal/cloud"
+	"github.com/mp-image-action/mp-image-action/internal/config"
+	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/report"
+)
+
+const testToken = "pipeline-test-token"
+
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// testBuild is a build against an API-only local cloud.
+func testBuild(t *testing.T) (*Build, *localcloud.Server, *godo.Client) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := localcloud.Start(ctx, localcloud.Options{Token: testToken, TimeScale: 0.0005})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Close(cctx)
+	})
+	c, err := cloud.New(cloud.Options{Token: testToken, APIURL: srv.URL(), MinBackoff: time.Millisecond, PollTick: time.Millisecond,
+		ExpectActive: time.Millisecond, ExpectShutdown: time.Millisecond, ExpectSnapshot: time.Millisecond, ExpectTransfer: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := godo.New(&http.Client{Transport: bearer(testToken)}, godo.SetBaseURL(srv.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Build{Cfg: &config.Config{}, Cloud: c, RunID: "r1", RunTag: RunTagPrefix + "r1", Logf: t.Logf}
+	return b, srv, g
+}
+
+func mkDroplet(t *testing.T, g *godo.Client, name string, tags ...string) int {
+	t.Helper()
+	d, _, err := g.Droplets.Create(context.Background(), &godo.DropletCreateRequest{Name: name, Region: "nyc3",
+		Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: "debian-12-x64"}, Tags: tags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.ID
+}
+
+func liveIDs(srv *localcloud.Server, kind string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range srv.Ledger().Live(kind) {
+		out[r.ID] = true
+	}
+	return out
+}
+
+// A create cancelled mid-request may still take effect; the build never
+// learns the droplet's ID. Cleanup finds it by run tag and name, and leaves
+// every other droplet alone.
+func TestCleanupDeletesDropletWhoseCreateAnswerWasLost(t *testing.T) {
+	b, srv, g := testBuild(t)
+	lost := mkDroplet(t, g, "mp-image-r1", ToolTag, b.RunTag)
+	otherRun := mkDroplet(t, g, "mp-image-r1", ToolTag, RunTagPrefix+"r2")
+	boot := mkDroplet(t, g, "mp-image-boot-r1", ToolTag, b.RunTag)
+	if err := (createDroplet{}).Cleanup(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	live := liveIDs(srv, localcloud.KindDroplet)
+	if live[itoa(lost)] {
+		t.Errorf("droplet %d of this run, created by a lost create, is still there", lost)
+	}
+	if !live[itoa(otherRun)] || !live[itoa(boot)] {
+		t.Errorf("cleanup deleted a droplet it did not make: live %v", live)
+	}
+	// The boot test's droplet likewise, by its own name.
+	b.boot = &bootTestState{name: "mp-image-boot-r1"}
+	if err := (bootTest{}).Cleanup(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if live := liveIDs(srv, localcloud.KindDroplet); live[itoa(boot)] || !live[itoa(otherRun)] {
+		t.Errorf("after the boot test's cleanup: live %v, want only %d", live, otherRun)
+	}
+}
+
+func TestCleanupDeletesKeyWhoseCreateAnswerWasLost(t *testing.T) {
+	b, srv, g := testBuild(t)
+	ctx := context.Background()
+	kp, err := remote.NewKeyPair("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := remote.NewKeyPair("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Key = kp
+	lost, _, err := g.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "mp-image-r1", PublicKey: kp.AuthorizedKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, _, err := g.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "someone", PublicKey: other.AuthorizedKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (createKey{}).Cleanup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	live := liveIDs(srv, localcloud.KindKey)
+	if live[itoa(lost.ID)] || !live[itoa(keep.ID)] {
+		t.Errorf("live keys %v: want %d gone and %d kept", live, lost.ID, keep.ID)
+	}
+	// Nothing made: nothing to do, no error.
+	if err := (createKey{}).Cleanup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A released snapshot survives a failed boot test, but not a cancellation:
+// a cancelled run leaves nothing.
+func TestSnapshotCleanupAfterRelease(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		cancelled bool
+		keep      bool
+		wantLive  bool
+	}{
+		{"boot test failed", false, false, true},
+		{"cancelled", true, false, false},
+		{"cancelled, keep-snapshot-on-failure", true, true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, srv, g := testBuild(t)
+			ctx := context.Background()
+			id := mkDroplet(t, g, "d", b.RunTag)
+			img, err := b.Cloud.Snapshot(ctx, id, "snap-r1", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Snapshot = img
+			b.Cfg.KeepSnapshotOnFailure = tt.keep
+			b.Records = []report.StepRecord{{Name: release{}.String(), Status: "ok"}, {Name: bootTest{}.String(), Status: "failed"}}
+			if tt.cancelled {
+				b.Records[1].Status = "cancelled"
+				b.Cancelled = true
+			}
+			if err := (snapshot{}).Cleanup(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if live := liveIDs(srv, localcloud.KindSnapshot)[itoa(img.ID)]; live != tt.wantLive {
+				t.Errorf("snapshot live = %v, want %v", live, tt.wantLive)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
