@@ -79,11 +79,18 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 	if err != nil {
 		return err
 	}
-	k, err := b.Cloud.CreateKey(ctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	fctx, done := finishCreate(ctx)
+	k, err := b.Cloud.CreateKey(fctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	done()
+	if k != nil {
+		st.key = k
+	}
 	if err != nil {
 		return err
 	}
-	st.key = k
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
 	size, err := bootSize(ctx, b)
 	if err != nil {
@@ -100,11 +107,16 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 		Tags:             []string{ToolTag, b.RunTag},
 		WithDropletAgent: &no,
 	}
-	d, err := b.Cloud.CreateDroplet(ctx, req, b.RunTag)
+	fctx, done = finishCreate(ctx)
+	d, err := b.Cloud.CreateDroplet(fctx, req, b.RunTag)
+	done()
 	if d != nil {
 		st.droplet = d
 	}
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.logf("boot test: droplet %d (%s) from snapshot %d", d.ID, size, b.Snapshot.ID)

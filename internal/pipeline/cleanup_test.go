@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"testing"
@@ -170,3 +172,39 @@ func TestSnapshotCleanupAfterRelease(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// SIGTERM while the create request is in flight: the create is allowed to
+// finish, so the build knows the droplet's ID and its cleanup deletes it,
+// and the step still reports the cancellation.
+func TestCreateInFlightWhenCancelledIsRecorded(t *testing.T) {
+	b, srv, g := testBuild(t)
+	kp, err := remote.NewKeyPair("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Key = kp
+	k, _, err := g.Keys.Create(context.Background(), &godo.KeyCreateRequest{Name: "k", PublicKey: kp.AuthorizedKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.AccountKey = k
+	b.Cfg.Region, b.Cfg.Size, b.Cfg.Image = "nyc3", "s-1vcpu-1gb", "debian-12-x64"
+	b.Out = report.NewConsole(io.Discard, false, nil)
+	// The emulator holds the create's answer back; the signal comes meanwhile.
+	srv.Faults().Add(localcloud.Fault{Method: "POST", Path: "/v2/droplets", Delay: 500 * time.Millisecond, Times: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err = (createDroplet{}).Run(ctx, b)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want the cancellation", err)
+	}
+	if b.Droplet == nil {
+		t.Fatal("the droplet created by the in-flight request is unknown to the build")
+	}
+	if err := (createDroplet{}).Cleanup(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Ledger().Live(localcloud.KindDroplet)); n != 0 {
+		t.Fatalf("%d droplets left", n)
+	}
+}

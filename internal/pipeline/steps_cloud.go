@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/digitalocean/godo"
 
@@ -81,13 +83,45 @@ type createKey struct{}
 func (createKey) String() string     { return "create temporary SSH key" }
 func (createKey) Skip(b *Build) bool { return !usesDroplet(b) }
 func (createKey) Run(ctx context.Context, b *Build) error {
-	k, err := b.Cloud.CreateKey(ctx, "mp-image-"+b.RunID, b.Key.AuthorizedKey, b.Key.Fingerprint())
+	fctx, done := finishCreate(ctx)
+	k, err := b.Cloud.CreateKey(fctx, "mp-image-"+b.RunID, b.Key.AuthorizedKey, b.Key.Fingerprint())
+	done()
+	if k != nil {
+		b.AccountKey = k
+		b.Out.State(report.StateKeyID, fmt.Sprint(k.ID))
+	}
 	if err != nil {
 		return err
 	}
-	b.AccountKey = k
-	b.Out.State(report.StateKeyID, fmt.Sprint(k.ID))
-	return nil
+	return ctx.Err()
+}
+
+// createGrace is how long a create already sent may finish after the build
+// is cancelled: its answer carries the ID that cleanup deletes.
+const createGrace = 3 * time.Second
+
+// finishCreate returns the context for a create: unlike ctx it is not cut
+// off the moment ctx is cancelled (a request cut off mid-flight may still
+// create the resource, and its ID is lost with the answer) but createGrace
+// later. The caller checks ctx afterwards.
+func finishCreate(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var t *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		t = time.AfterFunc(createGrace, cancel)
+		mu.Unlock()
+	})
+	return fctx, func() {
+		stop()
+		mu.Lock()
+		if t != nil {
+			t.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 func (createKey) Cleanup(ctx context.Context, b *Build) error {
 	if b.AccountKey == nil {
@@ -128,12 +162,17 @@ func (createDroplet) Run(ctx context.Context, b *Build) error {
 		no := false
 		req.WithDropletAgent = &no
 	}
-	d, err := b.Cloud.CreateDroplet(ctx, req, b.RunTag)
+	fctx, done := finishCreate(ctx)
+	d, err := b.Cloud.CreateDroplet(fctx, req, b.RunTag)
+	done()
 	if d != nil {
 		b.Droplet = d
 		b.Out.State(report.StateDropletID, fmt.Sprint(d.ID))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 func (createDroplet) Cleanup(ctx context.Context, b *Build) error {
 	if b.Kept {
