@@ -68,6 +68,46 @@ func ciFaultCases() []faultCase {
 					t.Errorf("POST /v2/droplets sent %d times, want 2 (the faulted one and one retry)", n)
 				}
 			}},
+		// "Do it, then answer 500" / "do it, then drop": the create took
+		// effect, the answer is lost. The tool must adopt what it made, by
+		// run tag (droplet) or fingerprint (key), never make a second one.
+		{name: "POST /v2/droplets 500 after creating", mode: base, wantOK: true,
+			inject: func(f *localcloud.Faults) {
+				f.Add(localcloud.Fault{Method: "POST", Path: "/v2/droplets", Status: 500, After: true, Times: 1})
+			},
+			check: func(t *testing.T, out string, run runLedger) {
+				wantAll(t, out, "adopted droplet")
+				if n := run.requests("POST /v2/droplets"); n != 1 {
+					t.Errorf("POST /v2/droplets sent %d times, want 1 (the droplet is adopted, not created again)", n)
+				}
+			}},
+		{name: "POST /v2/account/keys dropped after creating", mode: base, wantOK: true,
+			inject: func(f *localcloud.Faults) {
+				f.Add(localcloud.Fault{Method: "POST", Path: "/v2/account/keys", Drop: true, After: true, Times: 1})
+			},
+			check: func(t *testing.T, out string, run runLedger) {
+				if len(run.keys) != 1 {
+					t.Errorf("%d keys created, want exactly 1 (adopted by fingerprint): %+v", len(run.keys), run.keys)
+				}
+			}},
+		// Times 2: the shutdown and then the snapshot action are each
+		// started and their answers lost.
+		{name: "POST droplet actions 500 after starting", mode: img, wantOK: true,
+			inject: func(f *localcloud.Faults) {
+				f.Add(localcloud.Fault{Method: "POST", Path: "/v2/droplets/*/actions", Status: 500, After: true, Times: 2})
+			},
+			check: func(t *testing.T, out string, run runLedger) {
+				count := map[string]int{}
+				for _, a := range run.actions {
+					count[a.Name]++
+				}
+				if count["snapshot"] != 1 || count["shutdown"] != 1 {
+					t.Errorf("actions %v, want exactly one shutdown and one snapshot (adopted, not started twice)", actionNames(run.actions))
+				}
+				if len(run.snapshots) != 1 {
+					t.Errorf("%d snapshots made, want 1", len(run.snapshots))
+				}
+			}},
 		{name: "POST /v2/droplets 503 once", mode: base, wantOK: true,
 			inject: func(f *localcloud.Faults) {
 				f.Add(localcloud.Fault{Method: "POST", Path: "/v2/droplets", Status: 503, Times: 1})
@@ -172,9 +212,9 @@ func TestFaultMatrix(t *testing.T) {
 	var rows []faultRow
 	t.Cleanup(func() {
 		var b strings.Builder
-		fmt.Fprintf(&b, "\n%-42s %-8s %4s %8s %5s %5s %5s %7s %6s\n", "fault", "outcome", "exit", "buildD", "leftD", "leftK", "leftS", "faulted", "took")
+		fmt.Fprintf(&b, "\n%-46s %-8s %4s %8s %5s %5s %5s %7s %6s\n", "fault", "outcome", "exit", "buildD", "leftD", "leftK", "leftS", "faulted", "took")
 		for _, r := range rows {
-			fmt.Fprintf(&b, "%-42s %-8s %4d %8d %5d %5d %5d %7d %5.0fs\n", r.name, r.outcome, r.code, r.created, r.leftD, r.leftK, r.leftS, r.apiFaulted, r.took.Seconds())
+			fmt.Fprintf(&b, "%-46s %-8s %4d %8d %5d %5d %5d %7d %5.0fs\n", r.name, r.outcome, r.code, r.created, r.leftD, r.leftK, r.leftS, r.apiFaulted, r.took.Seconds())
 		}
 		t.Log(b.String())
 	})
