@@ -312,9 +312,10 @@ func (snapshot) Run(ctx context.Context, b *Build) error {
 	b.Regions = append([]string(nil), img.Regions...)
 	b.Out.State(report.StateSnapshotID, fmt.Sprint(img.ID))
 	b.logf("snapshot %d %q", img.ID, img.Name)
-	// Until the build finishes, the snapshot is marked pending: reap finds
-	// it if this run is killed before it can decide to keep or delete it.
-	return b.Cloud.TagImage(ctx, img.ID, []string{PendingTag})
+	// Until the build finishes, the snapshot is marked pending (and with its
+	// run's tag, for reap --tag): reap finds it if this run is killed before
+	// it can decide to keep or delete it.
+	return b.Cloud.TagImage(ctx, img.ID, []string{PendingTag, b.RunTag})
 }
 
 // PendingTag marks a snapshot whose build has not finished yet.
@@ -336,7 +337,10 @@ type release struct{ nothingToUndo }
 func (release) String() string     { return "release the snapshot" }
 func (release) Skip(b *Build) bool { return b.Snapshot == nil }
 func (release) Run(ctx context.Context, b *Build) error {
-	return b.Cloud.UntagImage(ctx, b.Snapshot.ID, PendingTag)
+	if err := b.Cloud.UntagImage(ctx, b.Snapshot.ID, PendingTag); err != nil {
+		return err
+	}
+	return b.Cloud.UntagImage(ctx, b.Snapshot.ID, b.RunTag)
 }
 
 // Cleanup deletes the snapshot only when the build failed after it was made
