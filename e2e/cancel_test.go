@@ -46,7 +46,7 @@ var cancelPoints = []cancelPoint{
 	{name: "apt", after: "==> apt update, full-upgrade, install"},
 	{name: "apt +5s", after: "==> apt update, full-upgrade, install", wait: 5 * time.Second},
 	{name: "provision", after: "==> provision"},
-	{name: "script upload", after: "==> scripts/10-firewall.sh", ci: true},
+	{name: "script upload", after: "==> scripts/10-firewall.sh"},
 	{name: "script running", after: "[scripts/10-firewall.sh] ", ci: true},
 	{name: "app info", after: "==> write application.info"},
 	{name: "cleanup", after: "==> Marketplace cleanup"},

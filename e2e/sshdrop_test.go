@@ -143,6 +143,13 @@ func runWithSSHDrop(t *testing.T, mode, dir, at string) dropRun {
 		t.Fatalf("no sshd session of the droplet found to kill at %q", at)
 	}
 	checkNoSecrets(t, r.stdout, r.stderr)
+	var said []string
+	for _, l := range strings.Split(r.stdout+r.stderr, "\n") {
+		if strings.Contains(strings.ToLower(l), "dropped") || strings.HasPrefix(l, "mp-image: ") {
+			said = append(said, l)
+		}
+	}
+	t.Logf("killed %d sshd process(es) at %q; exit %d; the tool said:\n%s", r.killed, at, r.code, strings.Join(said, "\n"))
 	return r
 }
 
