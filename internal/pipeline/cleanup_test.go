@@ -6,15 +6,18 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/digitalocean/godo"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/mp-image-action/mp-image-action/internal/cloud"
 	"github.com/mp-image-action/mp-image-action/internal/config"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/remote/sshtest"
 	"github.com/mp-image-action/mp-image-action/internal/report"
 )
 
@@ -206,5 +209,46 @@ func TestCreateInFlightWhenCancelledIsRecorded(t *testing.T) {
 	}
 	if n := len(srv.Ledger().Live(localcloud.KindDroplet)); n != 0 {
 		t.Fatalf("%d droplets left", n)
+	}
+}
+
+// A connection lost during the Marketplace cleanup fails the step with a
+// message that says why it is not retried, and no reconnection is tried.
+// The server goes away before the cleanup starts.
+func TestCleanupDropNotRetried(t *testing.T) {
+	kp, err := remote.NewKeyPair("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sshtest.New(t, sshtest.Options{AuthorizedKeys: []ssh.PublicKey{kp.Signer.PublicKey()}, Dir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := remote.Dial(ctx, remote.Config{Addr: s.Addr(), Signer: kp.Signer, HostKey: s.HostKey(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Close, not DropAll: with the listener gone too, nothing (the cleanup
+	// script above all) can ever run on this machine, even by a reconnection.
+	s.Close()
+	b := &Build{Cfg: &config.Config{}, SSH: c, Key: kp, Logf: t.Logf, Out: report.NewConsole(io.Discard, false, nil)}
+	err = (cleanUp{}).Run(ctx, b)
+	if err == nil {
+		t.Fatal("cleanup over a dropped connection succeeded")
+	}
+	var de *remote.DisconnectError
+	if !errors.As(err, &de) {
+		t.Errorf("error %v does not keep the DisconnectError", err)
+	}
+	for _, want := range []string{"dropped during the cleanup", "not retried", "authorized_keys"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if n := s.Accepted(); n != 1 {
+		t.Errorf("%d connections accepted, want 1 (no reconnection)", n)
+	}
+	if cmds := s.Commands(); len(cmds) != 0 {
+		t.Errorf("commands ran: %q", cmds)
 	}
 }
