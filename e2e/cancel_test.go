@@ -61,7 +61,7 @@ var cancelPoints = []cancelPoint{
 	{name: "release", after: "==> release the snapshot"},
 	{name: "boot test", after: "==> boot test (review simulation)", ci: true},
 	{name: "boot test +3s", after: "==> boot test (review simulation)", wait: 3 * time.Second},
-	{name: "boot test checks", after: "[boot-test] "},
+	{name: "boot droplet made", after: "boot test: droplet "},
 }
 
 // selectedCancelPoints is the CI subset, or every point with MP_CANCEL_SWEEP=full.
