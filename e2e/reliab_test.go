@@ -382,6 +382,12 @@ func TestConcurrentBuilds(t *testing.T) {
 		if sum, _ := os.ReadFile(rn.files.summary); !strings.Contains(string(sum), fmt.Sprintf("| API requests | %d |", m.APIRequests)) {
 			t.Errorf("build %d: the job summary does not report the %d API requests:\n%s", i+1, m.APIRequests, sum)
 		}
+		if i > 0 {
+			// No keep-droplet: no private key may be written anywhere.
+			if ks, _ := filepath.Glob(filepath.Join(rn.files.env["RUNNER_TEMP"], "*")); len(ks) > 0 {
+				t.Errorf("build %d wrote %v into RUNNER_TEMP without keep-droplet", i+1, ks)
+			}
+		}
 		files := scanForSecrets(t, rn.files.dir, allowed, secrets, rn.r.stdout, rn.r.stderr)
 		fmt.Fprintf(&b, "%-6d %-8s %9d %7.0fs %6d\n", i+1, outcome, rn.requests, rn.took.Seconds(), files)
 	}
