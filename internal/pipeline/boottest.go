@@ -365,6 +365,7 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 		st.ssh = nil
 	}
 	var errs []error
+	known := st.droplet != nil
 	if st.droplet != nil {
 		if err := b.Cloud.DeleteDroplet(ctx, st.droplet.ID); err != nil {
 			errs = append(errs, err)
@@ -373,7 +374,7 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 			st.droplet = nil
 		}
 	}
-	if st.droplet == nil && st.name != "" {
+	if !known && st.name != "" {
 		// Its create may have taken effect with the answer lost (cancelled mid-request).
 		if err := deleteLostDroplets(ctx, b, st.name); err != nil {
 			errs = append(errs, err)

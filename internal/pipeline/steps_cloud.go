@@ -179,6 +179,9 @@ func (createDroplet) Cleanup(ctx context.Context, b *Build) error {
 		return nil
 	}
 	if b.Droplet == nil {
+		if b.dropletGone {
+			return nil
+		}
 		// The create may have taken effect with its answer lost (the build
 		// was cancelled mid-request): find it by the run tag and its name.
 		return deleteLostDroplets(ctx, b, dropletName(b))
@@ -187,7 +190,7 @@ func (createDroplet) Cleanup(ctx context.Context, b *Build) error {
 		return err
 	}
 	b.logf("deleted droplet %d", b.Droplet.ID)
-	b.Droplet = nil
+	b.Droplet, b.dropletGone = nil, true
 	return nil
 }
 
@@ -389,7 +392,7 @@ func (deleteDroplet) Run(ctx context.Context, b *Build) error {
 	if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 		return err
 	}
-	b.Droplet = nil
+	b.Droplet, b.dropletGone = nil, true
 	return nil
 }
 
@@ -457,7 +460,7 @@ func (keepOrDelete) Run(ctx context.Context, b *Build) error {
 		if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 			return err
 		}
-		b.Droplet = nil
+		b.Droplet, b.dropletGone = nil, true
 		return nil
 	}
 	dir := os.Getenv("RUNNER_TEMP")
