@@ -296,3 +296,28 @@ func (b bearerFresh) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+string(b))
 	return (&http.Transport{DisableKeepAlives: true}).RoundTrip(r)
 }
+
+// SetRateLimit lowers a running server's limit (for a test sharing it) and
+// puts it back.
+func TestSetRateLimit(t *testing.T) {
+	s, c := startTest(t, nil)
+	ctx := context.Background()
+	oldMin, oldHour := s.SetRateLimit(2, 0)
+	if oldMin != 250 || oldHour != 5000 {
+		t.Fatalf("previous limits %d/min %d/h, want the defaults 250 and 5000", oldMin, oldHour)
+	}
+	for i := range 2 {
+		if _, _, err := c.Regions.List(ctx, nil); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, _, err := c.Regions.List(ctx, nil)
+	assertAPIError(t, err, http.StatusTooManyRequests, "too_many_requests")
+	s.SetRateLimit(oldMin, oldHour)
+	if _, _, err := c.Regions.List(ctx, nil); err != nil {
+		t.Fatalf("after restoring the limit: %v", err)
+	}
+	if got := s.Stats().RateLimited; got != 1 {
+		t.Fatalf("429s = %d, want 1", got)
+	}
+}
