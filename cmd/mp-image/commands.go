@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -186,9 +187,17 @@ func findLeftovers(ctx context.Context, c *cloud.Client, tag string, olderThan t
 	if err != nil {
 		return nil, err
 	}
+	// Runs with a droplet younger than the cutoff: their keys are in use.
+	young := map[string]bool{}
 	for _, d := range ds {
 		if old(d.Created) {
 			l.droplets = append(l.droplets, d)
+			continue
+		}
+		for _, t := range d.Tags {
+			if strings.HasPrefix(t, pipeline.RunTagPrefix) {
+				young[strings.TrimPrefix(t, pipeline.RunTagPrefix)] = true
+			}
 		}
 	}
 	keys, _, err := g.Keys.List(ctx, &godo.ListOptions{PerPage: 200})
@@ -196,21 +205,27 @@ func findLeftovers(ctx context.Context, c *cloud.Client, tag string, olderThan t
 		return nil, fmt.Errorf("listing keys: %w", err)
 	}
 	for _, k := range keys {
-		// Keys carry no tags: the tool names them mp-image-<run id>.
-		if strings.HasPrefix(k.Name, "mp-image-") && tag == pipeline.ToolTag {
-			l.keys = append(l.keys, k)
+		// Keys carry no tags and no creation time: the tool names them
+		// mp-image-<run id> (mp-image-boot-<run id> for the boot test), so
+		// a key goes with its run's tag and is as old as its run's droplets.
+		if !strings.HasPrefix(k.Name, "mp-image-") {
+			continue
 		}
+		run := strings.TrimPrefix(strings.TrimPrefix(k.Name, "mp-image-"), "boot-")
+		if tag != pipeline.ToolTag && tag != pipeline.RunTagPrefix+run || young[run] {
+			continue
+		}
+		l.keys = append(l.keys, k)
 	}
 	imgs, _, err := g.Images.ListUser(ctx, &godo.ListOptions{PerPage: 200})
 	if err != nil {
 		return nil, fmt.Errorf("listing snapshots: %w", err)
 	}
 	for _, im := range imgs {
-		for _, t := range im.Tags {
-			if t == pipeline.PendingTag && old(im.Created) {
-				l.snapshots = append(l.snapshots, im)
-				break
-			}
+		// Pending snapshots carry their run's tag too: --tag narrows them.
+		if slices.Contains(im.Tags, pipeline.PendingTag) && old(im.Created) &&
+			(tag == pipeline.ToolTag || slices.Contains(im.Tags, tag)) {
+			l.snapshots = append(l.snapshots, im)
 		}
 	}
 	return &l, nil

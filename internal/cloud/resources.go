@@ -123,6 +123,34 @@ func (c *Client) CreateDroplet(ctx context.Context, req *godo.DropletCreateReque
 	return d, wrap("creating the droplet", err)
 }
 
+// KeyByFingerprint finds an account key; nil without an error when there is none.
+func (c *Client) KeyByFingerprint(ctx context.Context, fingerprint string) (*godo.Key, error) {
+	k, _, err := c.godo.Keys.GetByFingerprint(ctx, fingerprint)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, wrap("looking up the key "+fingerprint, err)
+	}
+	return k, nil
+}
+
+// DropletsNamed lists the droplets carrying tag and named name: what a create
+// whose answer was lost (cancelled or failed mid-request) may have made.
+func (c *Client) DropletsNamed(ctx context.Context, tag, name string) ([]godo.Droplet, error) {
+	ds, err := c.DropletsByTag(ctx, tag)
+	if err != nil {
+		return nil, err
+	}
+	var out []godo.Droplet
+	for _, d := range ds {
+		if d.Name == name {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
 // DropletsByTag lists every droplet carrying tag.
 func (c *Client) DropletsByTag(ctx context.Context, tag string) ([]godo.Droplet, error) {
 	var all []godo.Droplet

@@ -19,6 +19,12 @@ type Fault struct {
 	Drop       bool          // close the connection without an answer
 	Times      int           // how many requests it applies to; 0 means every one
 	Body       string        // body for Status; default is the API's error body for it
+	// After serves the request first (it takes effect: a droplet is created,
+	// an action started) and only then answers with Status or drops the
+	// connection, as a gateway that fails after the backend acted does. The
+	// client cannot tell this from a request that never arrived. Without
+	// Status or Drop it does nothing.
+	After bool
 }
 
 // Faults holds the scripted faults of one server; it is safe for concurrent use.

@@ -228,3 +228,96 @@ func TestBehaviourFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultAfter: an After fault lets the request take effect and then
+// loses the answer, so the client sees a failure for a create that happened.
+func TestFaultAfter(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		fault Fault
+	}{
+		{"500 after create", Fault{Method: "POST", Path: "/v2/droplets", Status: 500, After: true, Times: 1}},
+		{"drop after create", Fault{Method: "POST", Path: "/v2/droplets", Drop: true, After: true, Times: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, c := startTest(t, nil)
+			s.Faults().Add(tt.fault)
+			req := &godo.DropletCreateRequest{Name: "after", Region: "nyc3", Size: "s-1vcpu-1gb",
+				Image: godo.DropletCreateImage{Slug: "debian-12-x64"}, Tags: []string{"run-after"}}
+			// A fresh connection: Go's transport may resend a request whose
+			// reused idle connection drops.
+			g, err := godo.New(&http.Client{Transport: bearerFresh(testToken)}, godo.SetBaseURL(s.URL()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, resp, err := g.Droplets.Create(ctx, req)
+			if err == nil {
+				t.Fatalf("create answered %d, want the fault", resp.StatusCode)
+			}
+			if tt.fault.Status != 0 {
+				assertAPIError(t, err, tt.fault.Status, "server_error")
+			}
+			ds, _, err := c.Droplets.ListByTag(ctx, "run-after", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) != 1 {
+				t.Fatalf("%d droplets with the run tag after the faulted create, want exactly 1 (it took effect)", len(ds))
+			}
+			if n := len(s.Ledger().Live(KindDroplet)); n != 1 {
+				t.Fatalf("ledger: %d live droplets, want 1", n)
+			}
+			if st := s.Stats(); st.Faulted != 1 {
+				t.Fatalf("faulted = %d, want 1", st.Faulted)
+			}
+			// Times: 1, so the next create is served and answered.
+			if _, _, err := c.Droplets.Create(ctx, req); err != nil {
+				t.Fatalf("second create: %v", err)
+			}
+		})
+	}
+	t.Run("after without status or drop does nothing", func(t *testing.T) {
+		s, c := startTest(t, nil)
+		s.Faults().Add(Fault{Method: "POST", Path: "/v2/account/keys", After: true, Times: 1})
+		if _, _, err := c.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "k", PublicKey: readKey(t, "key1.pub")}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.Ledger().Live(KindKey)); n != 1 {
+			t.Fatalf("%d keys, want 1 (served once, not twice)", n)
+		}
+	})
+}
+
+type bearerFresh string
+
+func (b bearerFresh) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return (&http.Transport{DisableKeepAlives: true}).RoundTrip(r)
+}
+
+// SetRateLimit lowers a running server's limit (for a test sharing it) and
+// puts it back.
+func TestSetRateLimit(t *testing.T) {
+	s, c := startTest(t, nil)
+	ctx := context.Background()
+	oldMin, oldHour := s.SetRateLimit(2, 0)
+	if oldMin != 250 || oldHour != 5000 {
+		t.Fatalf("previous limits %d/min %d/h, want the defaults 250 and 5000", oldMin, oldHour)
+	}
+	for i := range 2 {
+		if _, _, err := c.Regions.List(ctx, nil); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, _, err := c.Regions.List(ctx, nil)
+	assertAPIError(t, err, http.StatusTooManyRequests, "too_many_requests")
+	s.SetRateLimit(oldMin, oldHour)
+	if _, _, err := c.Regions.List(ctx, nil); err != nil {
+		t.Fatalf("after restoring the limit: %v", err)
+	}
+	if got := s.Stats().RateLimited; got != 1 {
+		t.Fatalf("429s = %d, want 1", got)
+	}
+}

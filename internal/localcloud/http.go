@@ -160,24 +160,36 @@ func (s *Server) routes() http.Handler {
 			// Never log headers or bodies: they carry the token and keys.
 			s.o.Logf("local cloud: %s %s -> %d", r.Method, r.URL.Path, sw.status)
 		}()
-		if s.serveFault(w, sw, r) {
+		serve := func(w http.ResponseWriter) {
+			if pattern == "" {
+				notFound.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}
+		ft, faulted := s.faults.match(r)
+		if faulted && ft.After && (ft.Status != 0 || ft.Drop) {
+			// Do it, then lose the answer.
+			serve(&discardWriter{h: http.Header{}})
+		}
+		if faulted && s.serveFault(w, sw, r, ft) {
 			return
 		}
-		if pattern == "" {
-			notFound.ServeHTTP(sw, r)
-			return
-		}
-		mux.ServeHTTP(sw, r)
+		serve(sw)
 	})
 }
 
+// discardWriter swallows the real answer of a request served before an
+// After fault replaces it.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
 // serveFault applies a scripted route fault; it reports whether the
 // request was answered (or dropped) by it.
-func (s *Server) serveFault(w http.ResponseWriter, sw *statusWriter, r *http.Request) bool {
-	ft, ok := s.faults.match(r)
-	if !ok {
-		return false
-	}
+func (s *Server) serveFault(w http.ResponseWriter, sw *statusWriter, r *http.Request, ft Fault) bool {
 	s.mu.Lock()
 	s.stats.Faulted++
 	s.mu.Unlock()

@@ -156,6 +156,23 @@ func (s *Server) Ledger() *Ledger { return &s.ledger }
 // Faults returns the scriptable faults of this server.
 func (s *Server) Faults() *Faults { return &s.faults }
 
+// SetRateLimit changes the per-token limits from now on (0 keeps one) and
+// returns the previous ones; a test shares one server with others, so it
+// puts them back when done. Requests already counted in the current windows
+// still count.
+func (s *Server) SetRateLimit(perMinute, perHour int) (oldPerMinute, oldPerHour int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldPerMinute, oldPerHour = s.o.RateLimitPerMinute, s.o.RateLimitPerHour
+	if perMinute > 0 {
+		s.o.RateLimitPerMinute = perMinute
+	}
+	if perHour > 0 {
+		s.o.RateLimitPerHour = perHour
+	}
+	return oldPerMinute, oldPerHour
+}
+
 // Stats returns a copy of the request counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()

@@ -48,6 +48,8 @@ func BootTestFailed(b *Build) bool {
 
 // bootTestState is what the boot test made, so Cleanup can undo it.
 type bootTestState struct {
+	kp      *remote.KeyPair // its account key may exist even when key is nil (answer lost)
+	name    string          // its droplet's name, likewise
 	key     *godo.Key
 	droplet *godo.Droplet
 	ssh     *remote.Client
@@ -60,7 +62,7 @@ func (bootTest) Skip(b *Build) bool {
 
 func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 	defer func() {
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			b.Out.Annotate(report.Annotation{Level: "error", Title: "boot test",
 				Message: fmt.Sprintf("the boot test of snapshot %d failed: %v (the snapshot is kept so nothing is lost; fix the recipe and rebuild, or delete it)", b.Snapshot.ID, err)})
 		}
@@ -72,15 +74,23 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 	if err != nil {
 		return err
 	}
+	st.kp, st.name = kp, "mp-image-boot-"+b.RunID
 	hk, err := remote.NewHostKey()
 	if err != nil {
 		return err
 	}
-	k, err := b.Cloud.CreateKey(ctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	fctx, done := finishCreate(ctx)
+	k, err := b.Cloud.CreateKey(fctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	done()
+	if k != nil {
+		st.key = k
+	}
 	if err != nil {
 		return err
 	}
-	st.key = k
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
 	size, err := bootSize(ctx, b)
 	if err != nil {
@@ -88,7 +98,7 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 	}
 	no := false
 	req := &godo.DropletCreateRequest{
-		Name:             "mp-image-boot-" + b.RunID,
+		Name:             st.name,
 		Region:           b.Cfg.Region,
 		Size:             size,
 		Image:            godo.DropletCreateImage{ID: b.Snapshot.ID},
@@ -97,11 +107,16 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 		Tags:             []string{ToolTag, b.RunTag},
 		WithDropletAgent: &no,
 	}
-	d, err := b.Cloud.CreateDroplet(ctx, req, b.RunTag)
+	fctx, done = finishCreate(ctx)
+	d, err := b.Cloud.CreateDroplet(fctx, req, b.RunTag)
+	done()
 	if d != nil {
 		st.droplet = d
 	}
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	b.logf("boot test: droplet %d (%s) from snapshot %d", d.ID, size, b.Snapshot.ID)
@@ -353,6 +368,7 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 		st.ssh = nil
 	}
 	var errs []error
+	known := st.droplet != nil
 	if st.droplet != nil {
 		if err := b.Cloud.DeleteDroplet(ctx, st.droplet.ID); err != nil {
 			errs = append(errs, err)
@@ -361,14 +377,22 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 			st.droplet = nil
 		}
 	}
+	if !known && st.name != "" {
+		// Its create may have taken effect with the answer lost (cancelled mid-request).
+		if err := deleteLostDroplets(ctx, b, st.name); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if st.key != nil {
 		if err := b.Cloud.DeleteKey(ctx, st.key.ID); err != nil {
 			errs = append(errs, err)
 		} else {
 			st.key = nil
 		}
+	} else if err := deleteLostKey(ctx, b, st.kp); err != nil {
+		errs = append(errs, err)
 	}
-	if BootTestFailed(b) && b.Snapshot != nil {
+	if BootTestFailed(b) && b.Snapshot != nil && !b.Cancelled {
 		b.logf("snapshot %d (%s) is kept despite the failed boot test", b.Snapshot.ID, b.Snapshot.Name)
 	}
 	return errors.Join(errs...)

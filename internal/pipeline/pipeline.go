@@ -101,6 +101,9 @@ type Build struct {
 	Submitted  string // Vendor Portal status after submit (e.g. in_review)
 
 	boot *bootTestState // the boot test's droplet, key and connection
+	// dropletGone: the build droplet was deleted on purpose (no lookup for
+	// a lost create is needed when Droplet is nil).
+	dropletGone bool
 
 	Records   []report.StepRecord
 	Cancelled bool

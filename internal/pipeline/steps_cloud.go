@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/digitalocean/godo"
 
@@ -81,17 +83,51 @@ type createKey struct{}
 func (createKey) String() string     { return "create temporary SSH key" }
 func (createKey) Skip(b *Build) bool { return !usesDroplet(b) }
 func (createKey) Run(ctx context.Context, b *Build) error {
-	k, err := b.Cloud.CreateKey(ctx, "mp-image-"+b.RunID, b.Key.AuthorizedKey, b.Key.Fingerprint())
+	fctx, done := finishCreate(ctx)
+	k, err := b.Cloud.CreateKey(fctx, "mp-image-"+b.RunID, b.Key.AuthorizedKey, b.Key.Fingerprint())
+	done()
+	if k != nil {
+		b.AccountKey = k
+		b.Out.State(report.StateKeyID, fmt.Sprint(k.ID))
+	}
 	if err != nil {
 		return err
 	}
-	b.AccountKey = k
-	b.Out.State(report.StateKeyID, fmt.Sprint(k.ID))
-	return nil
+	return ctx.Err()
+}
+
+// createGrace is how long a create already sent may finish after the build
+// is cancelled: its answer carries the ID that cleanup deletes.
+const createGrace = 3 * time.Second
+
+// finishCreate returns the context for a create: unlike ctx it is not cut
+// off the moment ctx is cancelled (a request cut off mid-flight may still
+// create the resource, and its ID is lost with the answer) but createGrace
+// later. The caller checks ctx afterwards.
+func finishCreate(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var t *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		t = time.AfterFunc(createGrace, cancel)
+		mu.Unlock()
+	})
+	return fctx, func() {
+		stop()
+		mu.Lock()
+		if t != nil {
+			t.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 func (createKey) Cleanup(ctx context.Context, b *Build) error {
 	if b.AccountKey == nil {
-		return nil
+		// The create may have taken effect with its answer lost (the build
+		// was cancelled mid-request): find it by its fingerprint.
+		return deleteLostKey(ctx, b, b.Key)
 	}
 	if err := b.Cloud.DeleteKey(ctx, b.AccountKey.ID); err != nil {
 		return err
@@ -126,22 +162,70 @@ func (createDroplet) Run(ctx context.Context, b *Build) error {
 		no := false
 		req.WithDropletAgent = &no
 	}
-	d, err := b.Cloud.CreateDroplet(ctx, req, b.RunTag)
+	fctx, done := finishCreate(ctx)
+	d, err := b.Cloud.CreateDroplet(fctx, req, b.RunTag)
+	done()
 	if d != nil {
 		b.Droplet = d
 		b.Out.State(report.StateDropletID, fmt.Sprint(d.ID))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 func (createDroplet) Cleanup(ctx context.Context, b *Build) error {
-	if b.Droplet == nil || b.Kept {
+	if b.Kept {
 		return nil
+	}
+	if b.Droplet == nil {
+		if b.dropletGone {
+			return nil
+		}
+		// The create may have taken effect with its answer lost (the build
+		// was cancelled mid-request): find it by the run tag and its name.
+		return deleteLostDroplets(ctx, b, dropletName(b))
 	}
 	if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 		return err
 	}
 	b.logf("deleted droplet %d", b.Droplet.ID)
-	b.Droplet = nil
+	b.Droplet, b.dropletGone = nil, true
+	return nil
+}
+
+// deleteLostDroplets deletes the droplets named name with the run's tag,
+// made by a create whose answer never came back.
+func deleteLostDroplets(ctx context.Context, b *Build, name string) error {
+	ds, err := b.Cloud.DropletsNamed(ctx, b.RunTag, name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range ds {
+		if err := b.Cloud.DeleteDroplet(ctx, d.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.logf("deleted droplet %d (%s), created by a request whose answer was lost", d.ID, d.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// deleteLostKey deletes the account key of kp when a create whose answer
+// never came back made it.
+func deleteLostKey(ctx context.Context, b *Build, kp *remote.KeyPair) error {
+	if kp == nil {
+		return nil
+	}
+	k, err := b.Cloud.KeyByFingerprint(ctx, kp.Fingerprint())
+	if err != nil || k == nil {
+		return err
+	}
+	if err := b.Cloud.DeleteKey(ctx, k.ID); err != nil {
+		return err
+	}
+	b.logf("deleted key %d (%s), created by a request whose answer was lost", k.ID, k.Name)
 	return nil
 }
 
@@ -231,9 +315,10 @@ func (snapshot) Run(ctx context.Context, b *Build) error {
 	b.Regions = append([]string(nil), img.Regions...)
 	b.Out.State(report.StateSnapshotID, fmt.Sprint(img.ID))
 	b.logf("snapshot %d %q", img.ID, img.Name)
-	// Until the build finishes, the snapshot is marked pending: reap finds
-	// it if this run is killed before it can decide to keep or delete it.
-	return b.Cloud.TagImage(ctx, img.ID, []string{PendingTag})
+	// Until the build finishes, the snapshot is marked pending (and with its
+	// run's tag, for reap --tag): reap finds it if this run is killed before
+	// it can decide to keep or delete it.
+	return b.Cloud.TagImage(ctx, img.ID, []string{PendingTag, b.RunTag})
 }
 
 // PendingTag marks a snapshot whose build has not finished yet.
@@ -255,20 +340,28 @@ type release struct{ nothingToUndo }
 func (release) String() string     { return "release the snapshot" }
 func (release) Skip(b *Build) bool { return b.Snapshot == nil }
 func (release) Run(ctx context.Context, b *Build) error {
-	return b.Cloud.UntagImage(ctx, b.Snapshot.ID, PendingTag)
+	if err := b.Cloud.UntagImage(ctx, b.Snapshot.ID, PendingTag); err != nil {
+		return err
+	}
+	return b.Cloud.UntagImage(ctx, b.Snapshot.ID, b.RunTag)
 }
 
 // Cleanup deletes the snapshot only when the build failed after it was made
 // and keep-snapshot-on-failure is off; otherwise it is reported as an output.
 // A failed boot test keeps it: the snapshot itself was made and released.
 func (snapshot) Cleanup(ctx context.Context, b *Build) error {
-	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || b.released() {
+	// Cancelled: everything the run made goes, released or not.
+	if b.Snapshot == nil || b.succeeded() || b.Cfg.KeepSnapshotOnFailure || b.released() && !b.Cancelled {
 		return nil
 	}
 	if err := b.Cloud.DeleteImage(ctx, b.Snapshot.ID); err != nil {
 		return err
 	}
-	b.logf("deleted snapshot %d made before the failure (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	if b.Cancelled {
+		b.logf("deleted snapshot %d: the build was cancelled (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	} else {
+		b.logf("deleted snapshot %d made before the failure (set keep-snapshot-on-failure to keep it)", b.Snapshot.ID)
+	}
 	b.Snapshot = nil
 	return nil
 }
@@ -299,7 +392,7 @@ func (deleteDroplet) Run(ctx context.Context, b *Build) error {
 	if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 		return err
 	}
-	b.Droplet = nil
+	b.Droplet, b.dropletGone = nil, true
 	return nil
 }
 
@@ -367,7 +460,7 @@ func (keepOrDelete) Run(ctx context.Context, b *Build) error {
 		if err := b.Cloud.DeleteDroplet(ctx, b.Droplet.ID); err != nil {
 			return err
 		}
-		b.Droplet = nil
+		b.Droplet, b.dropletGone = nil, true
 		return nil
 	}
 	dir := os.Getenv("RUNNER_TEMP")

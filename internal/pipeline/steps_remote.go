@@ -364,12 +364,19 @@ func (cleanUp) Run(ctx context.Context, b *Build) error {
 		b.logf("secure-erase skipped: the API is local, and local machines share the host's disk")
 		erase = false
 	}
-	return cleanup.Run(ctx, cleanupRunner{b}, cleanup.Options{
+	err := cleanup.Run(ctx, cleanupRunner{b}, cleanup.Options{
 		SecureErase: erase,
 		BuildKey:    buildKey(b),
 		Vendor:      b.Cfg.Vendor,
 		Progress:    func(l string) { b.Out.Log("[cleanup] " + l) },
 	})
+	var de *remote.DisconnectError
+	if errors.As(err, &de) && ctx.Err() == nil {
+		return fmt.Errorf("the SSH connection dropped during the cleanup; not retried: the cleanup removes the build key "+
+			"from authorized_keys, so the droplet may refuse a new connection, and a half-cleaned droplet must never be "+
+			"snapshotted (the build droplet is deleted; run the build again): %w", err)
+	}
+	return err
 }
 
 // cleanupRunner runs the cleanup script over the build's connection with the

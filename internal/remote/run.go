@@ -34,7 +34,8 @@ type RunOptions struct {
 }
 
 // killGrace bounds how long stopping a command may take once decided.
-const killGrace = 5 * time.Second
+// (A variable for tests.)
+var killGrace = 5 * time.Second
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -110,6 +111,12 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) error {
 		}
 	}
 	c.stop(k, sess, pgidFile)
+	if ctx.Err() != nil {
+		// Cancelled: the caller is about to clean up (delete the droplet),
+		// so do not wait for a process that escaped the kill and still
+		// holds the output open; closing the session releases our side.
+		sess.Close()
+	}
 	select {
 	case <-done:
 	case <-time.After(killGrace):

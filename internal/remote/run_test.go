@@ -284,3 +284,45 @@ func newPgidFiles(before map[string]bool) []string {
 	}
 	return out
 }
+
+// A cancelled Run returns as soon as it has sent the kill, even when a
+// process outside the command's process group (setsid) still holds its
+// output open: the build is cancelled and its cleanup must start now
+// (the 5 s from signal to clean). killGrace is raised so that
+// waiting for it would show as a hang, not as a few seconds.
+func TestRunCancelDoesNotWaitForEscapedOutput(t *testing.T) {
+	old := killGrace
+	killGrace = 10 * time.Minute
+	defer func() { killGrace = old }()
+	_, cfg := testServer(t, sshtest.Options{})
+	c := dialT(t, cfg)
+	pidFile := filepath.Join(t.TempDir(), "escaped.pid")
+	// The escaped child keeps stdout (the session's pipe) open.
+	cmd := fmt.Sprintf("setsid sh -c 'echo $$ > %s; exec sleep 300' & echo started; sleep 300", ShellQuote(pidFile))
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var once sync.Once
+	ret := make(chan error, 1)
+	go func() {
+		ret <- c.Run(ctx, cmd, RunOptions{Name: "escape", Stdout: func(string) { once.Do(func() { close(started) }) }})
+	}()
+	<-started
+	cancel()
+	defer func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			var pid int
+			fmt.Sscanf(string(b), "%d", &pid)
+			if pid > 1 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}()
+	select {
+	case err := <-ret:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a cancelled Run still waits for output held open by an escaped process")
+	}
+}
