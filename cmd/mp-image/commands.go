@@ -222,8 +222,9 @@ func findLeftovers(ctx context.Context, c *cloud.Client, tag string, olderThan t
 		return nil, fmt.Errorf("listing snapshots: %w", err)
 	}
 	for _, im := range imgs {
-		// Pending snapshots carry their run's tag too: --tag narrows them.
-		if slices.Contains(im.Tags, pipeline.PendingTag) && old(im.Created) &&
+		// A snapshot still carrying its run's tag is pending: its run never
+		// released it. --tag narrows to one run.
+		if _, pending := pipeline.PendingRun(im.Tags); pending && old(im.Created) &&
 			(tag == pipeline.ToolTag || slices.Contains(im.Tags, tag)) {
 			l.snapshots = append(l.snapshots, im)
 		}

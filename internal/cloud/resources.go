@@ -458,15 +458,21 @@ func (c *Client) transferOne(ctx context.Context, imageID int, region string) er
 	return err
 }
 
-// TagImage tags a snapshot, creating the tags as needed.
+// TagImage tags a snapshot. A tag that does not exist yet (tagging answers
+// 404) is created and the tagging tried once more; tags that exist, such as
+// the run tag the droplet's create made, cost one request each.
 func (c *Client) TagImage(ctx context.Context, imageID int, tags []string) error {
 	var errs *multierror.Error
+	req := &godo.TagResourcesRequest{Resources: []godo.Resource{{ID: fmt.Sprint(imageID), Type: godo.ImageResourceType}}}
 	for _, t := range tags {
-		if _, _, err := c.godo.Tags.Create(ctx, &godo.TagCreateRequest{Name: t}); err != nil && StatusOf(err) != http.StatusUnprocessableEntity {
-			errs = multierror.Append(errs, wrap("creating tag "+t, err))
-			continue
+		_, err := c.godo.Tags.TagResources(ctx, t, req)
+		if isNotFound(err) {
+			if _, _, cerr := c.godo.Tags.Create(ctx, &godo.TagCreateRequest{Name: t}); cerr != nil && StatusOf(cerr) != http.StatusUnprocessableEntity {
+				errs = multierror.Append(errs, wrap("creating tag "+t, cerr))
+				continue
+			}
+			_, err = c.godo.Tags.TagResources(ctx, t, req)
 		}
-		_, err := c.godo.Tags.TagResources(ctx, t, &godo.TagResourcesRequest{Resources: []godo.Resource{{ID: fmt.Sprint(imageID), Type: godo.ImageResourceType}}})
 		if err != nil {
 			errs = multierror.Append(errs, wrap(fmt.Sprintf("tagging snapshot %d with %s", imageID, t), err))
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -315,14 +316,24 @@ func (snapshot) Run(ctx context.Context, b *Build) error {
 	b.Regions = append([]string(nil), img.Regions...)
 	b.Out.State(report.StateSnapshotID, fmt.Sprint(img.ID))
 	b.logf("snapshot %d %q", img.ID, img.Name)
-	// Until the build finishes, the snapshot is marked pending (and with its
-	// run's tag, for reap --tag): reap finds it if this run is killed before
-	// it can decide to keep or delete it.
-	return b.Cloud.TagImage(ctx, img.ID, []string{PendingTag, b.RunTag})
+	// Until the build finishes, the snapshot carries its run's tag: that is
+	// what marks it pending, so reap finds it (and reap --tag narrows to it)
+	// if this run is killed before it can decide to keep or delete it. One
+	// tag, which the droplet's create already made: one request to mark and
+	// one to release.
+	return b.Cloud.TagImage(ctx, img.ID, []string{b.RunTag})
 }
 
-// PendingTag marks a snapshot whose build has not finished yet.
-const PendingTag = "mp-image-pending"
+// PendingRun reports whether a snapshot's tags mark it pending, that is still
+// carrying the tag of the run that made it, and that run's tag.
+func PendingRun(tags []string) (string, bool) {
+	for _, t := range tags {
+		if strings.HasPrefix(t, RunTagPrefix) {
+			return t, true
+		}
+	}
+	return "", false
+}
 
 // released reports that the snapshot passed everything up to release: a
 // later failure (boot test, submission) keeps it, reported, so nothing is lost.
@@ -340,9 +351,6 @@ type release struct{ nothingToUndo }
 func (release) String() string     { return "release the snapshot" }
 func (release) Skip(b *Build) bool { return b.Snapshot == nil }
 func (release) Run(ctx context.Context, b *Build) error {
-	if err := b.Cloud.UntagImage(ctx, b.Snapshot.ID, PendingTag); err != nil {
-		return err
-	}
 	return b.Cloud.UntagImage(ctx, b.Snapshot.ID, b.RunTag)
 }
 
