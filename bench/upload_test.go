@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 func envInt(name string, def int) int {
@@ -78,12 +78,12 @@ func BenchmarkUpload(b *testing.B) {
 			_, err := c.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
 			return err
 		}},
-		{"tar-ssh", src, func(s, dst string) error { return tarOverSSH(sshArgs, s, dst) }},
+		{"tar-ssh", src, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+remote.ShellQuote(dst)) }},
 		{"tool-small", small, func(s, dst string) error {
 			_, err := c.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
 			return err
 		}},
-		{"tar-ssh-small", small, func(s, dst string) error { return tarOverSSH(sshArgs, s, dst) }},
+		{"tar-ssh-small", small, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+remote.ShellQuote(dst)) }},
 		{"sftp-small", small, func(s, dst string) error { return sftpFileByFile(sc, s, dst) }},
 	}
 	// The droplet's link has no latency, which hides what file-by-file
@@ -182,28 +182,6 @@ func systemSSH(b *testing.B, d *droplet) []string {
 	}
 	return []string{"-F", "/dev/null", "-i", keyFile, "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=" + kh,
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "root@" + d.ip}
-}
-
-// tarOverSSH is `tar -c -C src . | ssh root@IP tar -x -C dst`.
-func tarOverSSH(sshArgs []string, src, dst string) error {
-	sshc := exec.Command("ssh", append(append([]string{}, sshArgs...), "tar -x -C "+remote.ShellQuote(dst))...)
-	tarc := exec.Command("tar", "-c", "-C", src, ".")
-	pipe, err := tarc.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	sshc.Stdin = pipe
-	if err := tarc.Start(); err != nil {
-		return err
-	}
-	out, err := sshc.CombinedOutput()
-	if werr := tarc.Wait(); err == nil {
-		err = werr
-	}
-	if err != nil {
-		return fmt.Errorf("tar | ssh: %v: %s", err, out)
-	}
-	return nil
 }
 
 func sftpClient(b *testing.B, d *droplet, addr string) *sftp.Client {

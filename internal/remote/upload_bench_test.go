@@ -15,6 +15,7 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/remote/sshtest"
 	"github.com/mp-image-action/mp-image-action/internal/remote/treegen"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -109,25 +110,7 @@ var uploadMethods = []method{
 		if r.sshArgs == nil {
 			return fmt.Errorf("skip: %s", r.sshError)
 		}
-		args := append(append([]string{}, r.sshArgs...), "mkdir -p "+ShellQuote(dst)+" && tar -x -C "+ShellQuote(dst))
-		cmd := exec.Command("ssh", args...)
-		tarc := exec.Command("tar", "-c", "-C", src, ".")
-		pipe, err := tarc.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		cmd.Stdin = pipe
-		if err := tarc.Start(); err != nil {
-			return err
-		}
-		out, err := cmd.CombinedOutput()
-		if werr := tarc.Wait(); err == nil {
-			err = werr
-		}
-		if err != nil {
-			return fmt.Errorf("tar | ssh: %v: %s", err, out)
-		}
-		return nil
+		return testutil.TarOverSSH(r.sshArgs, src, "mkdir -p "+ShellQuote(dst)+" && tar -x -C "+ShellQuote(dst))
 	}},
 	{"tool-sftp", func(r *benchRig, src, dst string) error {
 		_, err := r.c.Upload(context.Background(), src, dst, UploadOptions{Method: "sftp"})
