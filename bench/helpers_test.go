@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -23,6 +22,9 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/remote"
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
+	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
 
 // droplet is a local-cloud droplet with the key that logs in and its
@@ -38,40 +40,8 @@ type droplet struct {
 // active; b.Cleanup deletes it and its key.
 func boot(b *testing.B, c *godo.Client, name string) *droplet {
 	b.Helper()
-	ctx := context.Background()
-	kp, err := remote.NewKeyPair("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hk, err := remote.NewHostKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	key, _, err := c.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "bench-" + name, PublicKey: kp.AuthorizedKey})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Keys.DeleteByID(ctx, key.ID) })
-	d, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{
-		Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: "debian-12-x64"},
-		SSHKeys: []godo.DropletCreateSSHKey{{ID: key.ID}}, UserData: hk.CloudConfig(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Droplets.Delete(ctx, d.ID) })
-	deadline := time.Now().Add(3 * time.Minute)
-	for d.Status != "active" {
-		if time.Now().After(deadline) {
-			b.Fatalf("droplet %d not active after 3 minutes", d.ID)
-		}
-		time.Sleep(300 * time.Millisecond)
-		if d, _, err = c.Droplets.Get(ctx, d.ID); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ip, _ := d.PublicIPv4()
-	return &droplet{id: d.ID, ip: ip, key: kp, hk: hk}
+	d := cloudenv.Boot(b, c, godo.DropletCreateImage{Slug: "debian-12-x64"}, name)
+	return &droplet{id: d.ID, ip: d.IP, key: d.Key, hk: d.Host}
 }
 
 // dial connects the tool's SSH client with the pinned host key, to addr
@@ -204,7 +174,7 @@ func verify(b *testing.B, c *remote.Client, src, dst, what string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out, errOut, code, err := c.Output(context.Background(), fmt.Sprintf(remoteTreeSum, remote.ShellQuote(dst)))
+	out, errOut, code, err := c.Output(context.Background(), fmt.Sprintf(remoteTreeSum, shell.Quote(dst)))
 	if err != nil || code != 0 {
 		b.Fatalf("%s: checking %s: %v %s", what, dst, err, errOut)
 	}
@@ -227,9 +197,7 @@ func mustRun(b *testing.B, c *remote.Client, cmd string) {
 // environment and returns its output and resource usage.
 func runTool(b *testing.B, ctx context.Context, args ...string) (stdout, stderr string, st *os.ProcessState, err error) {
 	b.Helper()
-	cmd := exec.CommandContext(ctx, env.e.Bin, args...)
-	cmd.Dir = env.root
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd := testutil.Command(ctx, env.e.Bin, env.root, nil, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err = cmd.Run()
@@ -261,10 +229,4 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func tail(s string, n int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
+var tail = testutil.Tail

@@ -2,12 +2,9 @@ package bench
 
 import (
 	"context"
-	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -18,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
@@ -78,13 +76,13 @@ func BenchmarkUpload(b *testing.B) {
 			_, err := c.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
 			return err
 		}},
-		{"tar-ssh", src, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+remote.ShellQuote(dst)) }},
+		{"tar-ssh", src, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+shell.Quote(dst)) }},
 		{"tool-small", small, func(s, dst string) error {
 			_, err := c.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
 			return err
 		}},
-		{"tar-ssh-small", small, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+remote.ShellQuote(dst)) }},
-		{"sftp-small", small, func(s, dst string) error { return sftpFileByFile(sc, s, dst) }},
+		{"tar-ssh-small", small, func(s, dst string) error { return testutil.TarOverSSH(sshArgs, s, "tar -x -C "+shell.Quote(dst)) }},
+		{"sftp-small", small, func(s, dst string) error { return testutil.SFTPFileByFile(sc, s, dst) }},
 	}
 	// The droplet's link has no latency, which hides what file-by-file
 	// SFTP pays per round trip on a real network; the same small files go
@@ -100,10 +98,10 @@ func BenchmarkUpload(b *testing.B) {
 				_, err := cr.Upload(context.Background(), s, dst, remote.UploadOptions{Method: "tar"})
 				return err
 			}},
-			method{"sftp-small-rtt", small, func(s, dst string) error { return sftpFileByFile(scr, s, dst) }})
+			method{"sftp-small-rtt", small, func(s, dst string) error { return testutil.SFTPFileByFile(scr, s, dst) }})
 	}
 	if os.Getenv("MP_BENCH_SFTP_BIG") == "1" {
-		methods = append(methods, method{"sftp", src, func(s, dst string) error { return sftpFileByFile(sc, s, dst) }})
+		methods = append(methods, method{"sftp", src, func(s, dst string) error { return testutil.SFTPFileByFile(sc, s, dst) }})
 	}
 	times := map[string][]float64{}
 	for i := 0; i < b.N; i++ {
@@ -199,40 +197,4 @@ func sftpClient(b *testing.B, d *droplet, addr string) *sftp.Client {
 	}
 	b.Cleanup(func() { sc.Close(); conn.Close() })
 	return sc
-}
-
-// sftpFileByFile is the file provisioner's way: one file after the other,
-// create, write, close, chmod.
-func sftpFileByFile(sc *sftp.Client, src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == src {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		rp := path.Join(dst, filepath.ToSlash(rel))
-		if d.IsDir() {
-			return sc.Mkdir(rp)
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w, err := sc.Create(rp)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, f); err != nil {
-			w.Close()
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		return sc.Chmod(rp, info.Mode().Perm())
-	})
 }

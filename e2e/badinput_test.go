@@ -11,6 +11,7 @@ import (
 	"github.com/digitalocean/godo"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // TestBadInput: each mistake is a clear error naming the fix, and the
@@ -25,7 +26,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close(ctx)
-	g := godoWithToken(srv.URL(), "bad-input-token")
+	g := testutil.Godo(srv.URL(), "bad-input-token")
 	bigSnap := snapshotOn25GB(t, g)
 
 	dir := t.TempDir()
@@ -56,6 +57,9 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(ansible, []byte(`{"builders":[{"type":"digitalocean","image":"debian-12-x64","region":"nyc3","size":"s-1vcpu-1gb","ssh_username":"root","snapshot_name":"x"}],
 "provisioners":[{"type":"ansible","playbook_file":"site.yml"}]}`), 0o644)
 
+	ubuntuUser := filepath.Join(dir, "ubuntu-user.json")
+	os.WriteFile(ubuntuUser, []byte(`{"builders":[{"type":"digitalocean","image":"debian-12-x64","region":"nyc3","size":"s-1vcpu-1gb","ssh_username":"ubuntu","snapshot_name":"x"}],
+"provisioners":[{"type":"shell","inline":["true"]}]}`), 0o644)
 	api := []string{"--api-url", srv.URL(), "--token", "bad-input-token", "--image", "debian-12-x64"}
 	cases := []struct {
 		name string
@@ -93,6 +97,9 @@ func TestBadInput(t *testing.T) {
 		{"missing template", append([]string{"--packer-template", filepath.Join(dir, "none.json")}, api...), nil, "none.json"},
 		{"var without =", append([]string{"--packer-template", ansible, "--var", "novalue"}, api...), nil, "var"},
 		{"unknown snapshot region", append([]string{"--dir", good, "--snapshot-regions", "nyc3,atlantis9"}, api...), nil, "atlantis9"},
+		{"non-root ssh-user", append([]string{"--dir", good, "--ssh-user", "admin"}, api...), nil, "ssh-user is \"admin\": only root is supported"},
+		{"template's non-root ssh_username", append([]string{"--packer-template", ubuntuUser}, api...), nil, "the template's ssh_username is \"ubuntu\""},
+		{"secret-env not set", append([]string{"--dir", good, "--secret-env", "NOT_SET_ANYWHERE"}, api...), nil, "secret-env NOT_SET_ANYWHERE is not set"},
 		{"token from env is checked too", []string{"--dir", good, "--api-url", srv.URL()}, map[string]string{"DIGITALOCEAN_TOKEN": "wrong"}, "token was rejected"},
 	}
 	for _, tc := range cases {
@@ -127,33 +134,48 @@ func TestBadInput(t *testing.T) {
 // snapshotOn25GB makes a snapshot whose min_disk_size is 25 GB, on the
 // API-only emulator.
 func snapshotOn25GB(t *testing.T, g *godo.Client) string {
+	return snapshotOfBase(t, g, "big", 10*time.Second)
+}
+
+// snapshotOfBase snapshots a droplet of debian-12-x64 as it comes (no
+// application.info, nothing mp-image made), powered off as a snapshot
+// wants, and deletes the droplet.
+func snapshotOfBase(t *testing.T, g *godo.Client, name string, wait time.Duration) string {
 	t.Helper()
 	ctx := context.Background()
-	d, _, err := g.Droplets.Create(ctx, &godo.DropletCreateRequest{Name: "big", Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: "debian-12-x64"}})
+	d, _, err := g.Droplets.Create(ctx, &godo.DropletCreateRequest{Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: "debian-12-x64"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 200; i++ {
+	defer g.Droplets.Delete(ctx, d.ID)
+	for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if d, _, err = g.Droplets.Get(ctx, d.ID); err == nil && d.Status == "active" && !d.Locked {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	a, _, err := g.DropletActions.Snapshot(ctx, d.ID, "big-snap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 200; i++ {
-		a, _, _ = g.Actions.Get(ctx, a.ID)
-		if a.Status == "completed" {
-			break
+	do := func(what string, a *godo.Action, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			got, _, err := g.Actions.Get(ctx, a.ID)
+			if err == nil && got.Status == "completed" {
+				return
+			}
+			if err == nil && got.Status == "errored" {
+				t.Fatalf("%s of droplet %d errored", what, d.ID)
+			}
+		}
+		t.Fatalf("%s of droplet %d not done in %s", what, d.ID, wait)
 	}
+	a, _, err := g.DropletActions.PowerOff(ctx, d.ID)
+	do("power off", a, err)
+	a, _, err = g.DropletActions.Snapshot(ctx, d.ID, name+"-snap")
+	do("snapshot", a, err)
 	snaps, _, err := g.Droplets.Snapshots(ctx, d.ID, nil)
 	if err != nil || len(snaps) != 1 {
 		t.Fatalf("snapshots: %v %v", snaps, err)
 	}
-	g.Droplets.Delete(ctx, d.ID)
 	return itoa(snaps[0].ID)
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
-	"github.com/mp-image-action/mp-image-action/internal/report"
 )
 
 // logBootTest logs the boot test's lines, to see what it did.
@@ -27,39 +26,6 @@ func liveSnapshots() map[string]bool {
 		m[r.ID] = true
 	}
 	return m
-}
-
-// TestBootTestLEMP builds examples/lemp with the boot test on (the default):
-// a droplet made from the snapshot finishes first boot, validates, and the
-// verify script sees the page reach the database.
-func TestBootTestLEMP(t *testing.T) {
-	need(t)
-	manifest := filepath.Join(t.TempDir(), "manifest.json")
-	r := runBin(t, nil, append([]string{"build", "--dir", "examples/lemp", "--manifest", manifest, "--application-version", "1.0"}, apiArgs()...)...)
-	if m, err := report.ReadManifest(manifest); err == nil && m.SnapshotID != 0 {
-		defer env.godo.Images.Delete(context.Background(), m.SnapshotID)
-	}
-	if r.code != 0 {
-		t.Fatalf("build exited %d", r.code)
-	}
-	all := r.stdout + r.stderr
-	logBootTest(t, all)
-	if !strings.Contains(all, "boot test (review simulation)") {
-		t.Errorf("the boot test step did not run")
-	}
-	found := false
-	for _, l := range strings.Split(all, "\n") {
-		if strings.Contains(l, "[verify/10-http.sh]") && strings.Contains(l, "database connected") {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no [verify/10-http.sh] line shows \"database connected\"")
-	}
-	if !strings.Contains(all, "[boot-test]") {
-		t.Errorf("the boot test's validation table is not in the output")
-	}
-	requireNothingLeft(t)
 }
 
 // TestBootTestFailingPerInstance: a recipe whose per-instance script fails

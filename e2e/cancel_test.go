@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // Issue 7, cancellation: SIGTERM at many points of real build_image runs
@@ -32,6 +30,8 @@ type cancelPoint struct {
 	after string
 	wait  time.Duration
 	ci    bool // part of the CI subset
+	// fault, when set, makes the emulator answer as DigitalOcean may.
+	fault func(*localcloud.Faults)
 }
 
 var cancelPoints = []cancelPoint{
@@ -46,7 +46,7 @@ var cancelPoints = []cancelPoint{
 	{name: "apt", after: "==> apt update, full-upgrade, install"},
 	{name: "apt +5s", after: "==> apt update, full-upgrade, install", wait: 5 * time.Second},
 	{name: "provision", after: "==> provision"},
-	{name: "script upload", after: "==> scripts/10-firewall.sh"},
+	{name: "script upload", after: "-> scripts/10-firewall.sh"},
 	{name: "script running", after: "[scripts/10-firewall.sh] ", ci: true},
 	{name: "app info", after: "==> write application.info"},
 	{name: "cleanup", after: "==> Marketplace cleanup"},
@@ -56,6 +56,12 @@ var cancelPoints = []cancelPoint{
 	{name: "power off +1s", after: "==> power off", wait: time.Second},
 	{name: "snapshot", after: "==> snapshot", ci: true},
 	{name: "snapshot +0.5s", after: "==> snapshot", wait: 500 * time.Millisecond},
+	// DigitalOcean's two other answers to deleting a droplet mid-snapshot:
+	// the delete refused until the action ends, the snapshot finished anyway.
+	{name: "snapshot, delete refused", after: "==> snapshot", wait: 500 * time.Millisecond, ci: true,
+		fault: (*localcloud.Faults).RefuseDeleteDuringSnapshot},
+	{name: "snapshot, outlives delete", after: "==> snapshot", wait: 500 * time.Millisecond, ci: true,
+		fault: (*localcloud.Faults).SnapshotOutlivesDelete},
 	{name: "delete droplet", after: "==> delete build droplet"},
 	{name: "transfer", after: "==> transfer and tag the snapshot"},
 	{name: "release", after: "==> release the snapshot"},
@@ -97,64 +103,51 @@ func runCancelPoint(tb testing.TB, p cancelPoint) cancelResult {
 		tb.Fatalf("left behind before the run: %d droplets, %d keys", d, k)
 	}
 	env.srv.Faults().Reset()
+	if p.fault != nil {
+		p.fault(env.srv.Faults())
+		defer env.srv.Faults().Reset()
+	}
 	n0 := len(env.srv.Ledger().All())
 	args := append([]string{"build", "--mode", "build_image", "--dir", "examples/hello-first-login", "--vendor", "hello",
 		"--snapshot-regions", "nyc3,ams3"}, apiArgs()...)
-	cmd := exec.Command(env.bin, args...)
-	cmd.Dir = env.root
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	pr, pw := io.Pipe()
-	var so, se syncBuffer
-	cmd.Stdout = io.MultiWriter(pw, &so)
-	cmd.Stderr = &se
-	if err := cmd.Start(); err != nil {
+	seen := make(chan struct{})
+	once := false
+	w, err := testutil.StartWatched(testutil.Command(context.Background(), env.bin, env.root, nil, args...), func(l string) {
+		if !once && strings.Contains(l, p.after) {
+			once = true
+			close(seen)
+		}
+	})
+	if err != nil {
 		tb.Fatal(err)
 	}
-	exited := make(chan error, 1)
 	defer func() {
 		select {
-		case <-exited:
+		case <-w.Done():
 		default:
-			cmd.Process.Kill()
+			w.Cmd.Process.Kill()
 		}
 	}()
-	seen := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), p.after) {
-				once = true
-				close(seen)
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
-	var err error
 	select {
 	case <-seen:
-	case err = <-exited:
-		tb.Fatalf("build ended (%v) before %q\nstdout:\n%s\nstderr:\n%s", err, p.after, tail(so.String(), 40), tail(se.String(), 20))
+	case <-w.Done():
+		tb.Fatalf("build ended (%v) before %q\nstdout:\n%s\nstderr:\n%s", w.Err(), p.after, tail(w.Stdout.String(), 40), tail(w.Stderr.String(), 20))
 	case <-time.After(10 * time.Minute):
 		tb.Fatalf("no %q line in 10 minutes", p.after)
 	}
 	time.Sleep(p.wait)
 	sig := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := w.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		tb.Fatal(err)
 	}
 	select {
-	case err = <-exited:
+	case <-w.Done():
 	case <-time.After(3 * time.Minute):
 		tb.Fatal("no exit 3 minutes after SIGTERM")
 	}
 	res.exitAfter = time.Since(sig)
-	if ee, ok := err.(*exec.ExitError); ok {
-		res.code = ee.ExitCode()
-	}
-	stdout, stderr := so.String(), se.String()
+	res.code, _ = testutil.ExitCode(w.Err())
+	stdout, stderr := w.Stdout.String(), w.Stderr.String()
 	failed := false
 	errorf := func(format string, a ...any) {
 		failed = true
@@ -182,14 +175,7 @@ func runCancelPoint(tb testing.TB, p cancelPoint) cancelResult {
 		if rec.Exists {
 			res.left++
 			errorf("left behind: %s %s %q", rec.Kind, rec.ID, rec.Name)
-			switch rec.Kind {
-			case localcloud.KindSnapshot:
-				env.godo.Images.Delete(context.Background(), atoi(rec.ID))
-			case localcloud.KindDroplet:
-				env.godo.Droplets.Delete(context.Background(), atoi(rec.ID))
-			case localcloud.KindKey:
-				env.godo.Keys.DeleteByID(context.Background(), atoi(rec.ID))
-			}
+			deleteRecord(rec)
 			continue
 		}
 		if rec.Deleted.After(last) {
@@ -259,7 +245,7 @@ func TestCancelSIGTERM(t *testing.T) {
 		t.Log("signal to clean:" + table)
 	})
 	for _, p := range selectedCancelPoints() {
-		t.Run(strings.NewReplacer(" ", "_", "+", "").Replace(p.name), func(t *testing.T) {
+		t.Run(strings.NewReplacer(" ", "_", "+", "", ",", "").Replace(p.name), func(t *testing.T) {
 			rs = append(rs, runCancelPoint(t, p))
 		})
 	}
@@ -269,12 +255,7 @@ func TestCancelSIGTERM(t *testing.T) {
 // same points (MP_CANCEL_SWEEP=full: all of them) and reports median-s,
 // max-s and points (scripts/bench parses these names).
 func BenchmarkCancelSIGTERM(b *testing.B) {
-	if env.skip != "" {
-		if os.Getenv("MP_REQUIRE_E2E") == "1" {
-			b.Fatalf("end-to-end benchmark required but %s", env.skip)
-		}
-		b.Skip(env.skip)
-	}
+	need(b)
 	var rs []cancelResult
 	for i := 0; i < b.N; i++ {
 		for _, p := range selectedCancelPoints() {

@@ -6,11 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +15,9 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
+	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
-
-type bearer struct{ token string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func godoWithToken(url, token string) *godo.Client {
-	c, err := godo.New(&http.Client{Transport: bearer{token}}, godo.SetBaseURL(url))
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
 
 type result struct {
 	stdout, stderr string
@@ -47,19 +29,14 @@ func runBin(t *testing.T, extraEnv map[string]string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, env.bin, args...)
-	cmd.Dir = env.root
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range extraEnv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := testutil.Command(ctx, env.bin, env.root, extraEnv, args...)
+	// The builds' log files go where the run's temporary files go, removed at its end.
+	cmd.Env = append([]string{"TMPDIR=" + env.tmp}, cmd.Env...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
+	code, ok := testutil.ExitCode(err)
+	if !ok {
 		t.Fatalf("running mp-image: %v", err)
 	}
 	r := result{so.String(), se.String(), code}
@@ -71,13 +48,7 @@ func runBin(t *testing.T, extraEnv map[string]string, args ...string) result {
 	return r
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+var tail = testutil.Tail
 
 // apiArgs points a build at the shared emulator.
 func apiArgs() []string {
@@ -116,50 +87,18 @@ func bootFrom(t *testing.T, image int, name string) *testDroplet {
 
 func boot(t *testing.T, image godo.DropletCreateImage, name string) *testDroplet {
 	t.Helper()
-	ctx := context.Background()
-	kp, err := remote.NewKeyPair("e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, err := remote.NewHostKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _, err := env.godo.Keys.Create(ctx, &godo.KeyCreateRequest{Name: "e2e-" + name, PublicKey: kp.AuthorizedKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.godo.Keys.DeleteByID(ctx, key.ID) })
-	d, _, err := env.godo.Droplets.Create(ctx, &godo.DropletCreateRequest{
-		Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: image,
-		SSHKeys: []godo.DropletCreateSSHKey{{ID: key.ID}}, UserData: hk.CloudConfig(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.godo.Droplets.Delete(ctx, d.ID) })
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		d, _, err = env.godo.Droplets.Get(ctx, d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Status == "active" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("droplet %d not active after 3 minutes", d.ID)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	ip, _ := d.PublicIPv4()
-	return &testDroplet{id: d.ID, ip: ip, signer: kp.Signer, hostKey: hk.Public, key: kp}
+	d := cloudenv.Boot(t, env.godo, image, name)
+	return &testDroplet{id: d.ID, ip: d.IP, signer: d.Key.Signer, hostKey: d.Host.Public, key: d.Key}
 }
 
 func (d *testDroplet) dial(t *testing.T) *ssh.Client {
 	t.Helper()
 	cfg := &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(d.signer)},
 		HostKeyCallback: ssh.FixedHostKey(d.hostKey), Timeout: 5 * time.Second}
+	if d.hostKey == nil {
+		// bootUnpinned: the droplet makes its own host keys, which the test reads.
+		cfg.HostKeyCallback = ssh.InsecureIgnoreHostKey()
+	}
 	// First boot on a loaded machine (MariaDB's first start, per-instance
 	// scripts restarting ssh) can keep sshd away for minutes.
 	// New connections are spaced 7 s apart: images with `ufw limit ssh`
@@ -171,7 +110,7 @@ func (d *testDroplet) dial(t *testing.T) *ssh.Client {
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ssh to %s: %v", d.ip, err)
+			t.Fatalf("ssh to %s: %v\n%s", d.ip, err, diagnose(d.id))
 		}
 		time.Sleep(7 * time.Second)
 	}
@@ -216,7 +155,7 @@ func (d *testDroplet) loginShell(t *testing.T) string {
 		t.Fatal(err)
 	}
 	stdin, _ := s.StdinPipe()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	s.Stdout, s.Stderr = &out, &out
 	if err := s.Shell(); err != nil {
 		t.Fatal(err)
@@ -236,23 +175,6 @@ func (d *testDroplet) loginShell(t *testing.T) string {
 			io.WriteString(stdin, "exit\n")
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitFirstBoot waits until the per-instance scripts ran and root gets a
@@ -293,4 +215,16 @@ func mustKey(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return k.AuthorizedKey
+}
+
+// diagnose says, through the host, why droplet id does not answer SSH:
+// sshd's unit, the journal, listeners, the firewall's counters. Every SSH
+// timeout in a test prints it, so a flake explains itself.
+func diagnose(id int) string {
+	if env.backend == nil {
+		return "(no machine backend to ask)"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return env.backend.Diagnose(ctx, id)
 }

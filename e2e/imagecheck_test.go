@@ -23,6 +23,7 @@ import (
 	"github.com/mp-image-action/mp-image-action/internal/imagecheck"
 	"github.com/mp-image-action/mp-image-action/internal/imagecheck/aptrepo"
 	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 )
 
 // Issue 4, "how it is checked": fixture droplets on the shared local cloud
@@ -89,7 +90,8 @@ var perUser = []string{"password", "authorized-keys", "private-key", "ssh-files"
 
 // systemRules are reported once per machine, whatever the fixture.
 var systemRules = []string{"run-as-root", "os-family", "os-version", "cloud-init", "firewall", "security-updates",
-	"log-archives", "log-files", "do-agent", "per-instance-scripts", "forcecommand", "motd", "tmp", "application-info"}
+	"log-archives", "log-files", "do-agent", "per-instance-scripts", "forcecommand", "motd", "tmp", "application-info",
+	"machine-id", "random-seed"}
 
 func imageFixtures() []imageFixture {
 	const user, svc = "fixtureuser", "fixturesvc"
@@ -170,10 +172,14 @@ echo old > /var/log/messages-20261101
 echo 'old' | gzip > /var/log/dpkg.log.2.gz
 for i in 1 2 3 4; do echo "fixture log line $i written before the cleanup"; done > /var/log/fixture.log
 mkdir -p /opt/digitalocean/bin && echo agent > /opt/digitalocean/bin/droplet-agent
-echo leftover > /tmp/build-leftover && mkdir -p /var/tmp/build-dir && echo x > /var/tmp/build-dir/f`,
+echo leftover > /tmp/build-leftover && mkdir -p /var/tmp/build-dir && echo x > /var/tmp/build-dir/f
+rm -f /var/lib/dbus/machine-id && cp /etc/machine-id /var/lib/dbus/machine-id
+head -c 512 /dev/urandom > /var/lib/systemd/random-seed`,
 			wantBeforeCleanup: map[string]imagecheck.Status{"authorized-keys:root": imagecheck.Fail, "authorized-keys:" + user: imagecheck.Fail,
 				"bash-history:root": imagecheck.Fail, "bash-history:" + user: imagecheck.Fail, "build-key": imagecheck.Fail,
-				"log-archives": imagecheck.Warn, "log-files": imagecheck.Warn, "do-agent": imagecheck.Fail, "tmp": imagecheck.Warn}},
+				"log-archives": imagecheck.Warn, "log-files": imagecheck.Warn, "do-agent": imagecheck.Fail, "tmp": imagecheck.Warn,
+				// A booted droplet has its machine-id: the cleanup must empty it.
+				"machine-id": imagecheck.Fail, "random-seed": imagecheck.Warn}},
 		// The build's own key copied to a system account (the recipe's
 		// `cp /root/.ssh/authorized_keys ~svc/.ssh/`) after the cleanup: the
 		// stricter build-key rule must FAIL (img_check never looks there).
@@ -181,6 +187,13 @@ echo leftover > /tmp/build-leftover && mkdir -p /var/tmp/build-dir && echo x > /
 			breakCmd: `useradd -r -m -d /var/lib/` + svc + ` -s /bin/sh ` + svc + ` && install -d -m 700 -o ` + svc + ` /var/lib/` + svc + `/.ssh && ` +
 				`printf '%s\n' "$BUILD_KEY" > /var/lib/` + svc + `/.ssh/authorized_keys`,
 			want: map[string]imagecheck.Status{"build-key": imagecheck.Fail}},
+		// Something (a late systemd-machine-id-setup, a copied file) gives the
+		// image an ID after the cleanup emptied it. (D-Bus's copy: unit tests,
+		// and cleanup-fixes-all below.)
+		{name: "machine-id", stage: afterCleanup, breakCmd: `systemd-machine-id-setup >/dev/null 2>&1 || cat /proc/sys/kernel/random/uuid | tr -d - > /etc/machine-id`,
+			want: map[string]imagecheck.Status{"machine-id": imagecheck.Fail}},
+		{name: "random-seed", stage: afterCleanup, breakCmd: `mkdir -p /var/lib/systemd && head -c 512 /dev/urandom > /var/lib/systemd/random-seed`,
+			want: map[string]imagecheck.Status{"random-seed": imagecheck.Warn}},
 		{name: "pending-security-update", securityUpdate: true,
 			want: map[string]imagecheck.Status{"security-updates": imagecheck.Fail}},
 	}
@@ -278,7 +291,7 @@ func runImageFixture(t *testing.T, image int, fx imageFixture, record func(...ve
 		return
 	}
 	breakRule := func() {
-		m.mustRun(ctx, t, "break "+fx.name, "ALT_KEY="+remote.ShellQuote(m.alt.AuthorizedKey)+" BUILD_KEY="+remote.ShellQuote(m.d.key.AuthorizedKey)+"; export ALT_KEY BUILD_KEY\n"+fx.breakCmd)
+		m.mustRun(ctx, t, "break "+fx.name, "ALT_KEY="+shell.Quote(m.alt.AuthorizedKey)+" BUILD_KEY="+shell.Quote(m.d.key.AuthorizedKey)+"; export ALT_KEY BUILD_KEY\n"+fx.breakCmd)
 	}
 	if fx.stage == beforeCleanup && fx.breakCmd != "" {
 		breakRule()
@@ -315,7 +328,7 @@ func runImageFixture(t *testing.T, image int, fx imageFixture, record func(...ve
 	var rep *imagecheck.Report
 	if fx.viaBinary {
 		m.mustRun(ctx, t, "restore host keys", "cp -a /run/mpi-hostkeys/* /etc/ssh/ && rm -rf /run/mpi-hostkeys")
-		m.mustRun(ctx, t, "authorize a key", "install -d -m 700 /root/.ssh && printf '%s\\n' "+remote.ShellQuote(m.alt.AuthorizedKey)+" > /root/.ssh/authorized_keys")
+		m.mustRun(ctx, t, "authorize a key", "install -d -m 700 /root/.ssh && printf '%s\\n' "+shell.Quote(m.alt.AuthorizedKey)+" > /root/.ssh/authorized_keys")
 		// A FAIL makes validate exit 1, as img_check.sh does.
 		rep = m.validateWithBinary(t, 1)
 	} else {
@@ -371,9 +384,12 @@ func startFixture(ctx context.Context, t *testing.T, image godo.DropletCreateIma
 	}
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	c, err := remote.DialRetry(dctx, remote.Config{Addr: d.ip, Signer: d.signer, HostKey: d.hostKey})
+	// The baseline enables `ufw limit ssh`: attempts spaced by less than
+	// UFWLimitInterval while a loaded machine still boots lock the test out
+	// for good (issue 14's flake; TestUFWLimitLockout shows it).
+	c, err := remote.DialRetry(dctx, remote.Config{Addr: d.ip, Signer: d.signer, HostKey: d.hostKey, DialInterval: remote.UFWLimitInterval})
 	if err != nil {
-		t.Fatalf("ssh to droplet %d: %v", d.id, err)
+		t.Fatalf("ssh to droplet %d: %v\n%s", d.id, err, diagnose(d.id))
 	}
 	t.Cleanup(func() { c.Close() })
 	return &fixtureMachine{d: d, c: c, alt: alt}
@@ -445,7 +461,7 @@ func (m *fixtureMachine) requireBuildKeyGone(ctx context.Context, t *testing.T) 
 	}
 	out := m.mustRun(ctx, t, "look for the build key",
 		`find / -xdev \( -path /proc -o -path /sys \) -prune -o -type f -path '*authorized_keys*' -print | while IFS= read -r f; do grep -qF `+
-			remote.ShellQuote(fields[1])+` "$f" && echo "$f"; done; true`)
+			shell.Quote(fields[1])+` "$f" && echo "$f"; done; true`)
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("after the cleanup the build key is still authorized in:\n%s", out)
 	}
@@ -590,8 +606,8 @@ func runSecurityUpdateFixture(ctx context.Context, t *testing.T, fx imageFixture
 	}
 	m.mustRun(ctx, t, "install the dummy package 1.0", "dpkg -i "+remoteDeb+" >/dev/null && rm -f "+remoteDeb)
 	m.mustRun(ctx, t, "add the security repository",
-		"printf '%s\\n' "+remote.ShellQuote(repo.SourcesLine(base))+" > /etc/apt/sources.list.d/mpi-fixture.list && "+
-			"printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' "+remote.ShellQuote(host)+" > /etc/apt/apt.conf.d/99mpi-fixture-direct")
+		"printf '%s\\n' "+shell.Quote(repo.SourcesLine(base))+" > /etc/apt/sources.list.d/mpi-fixture.list && "+
+			"printf 'Acquire::http::Proxy::%s \"DIRECT\";\\n' "+shell.Quote(host)+" > /etc/apt/apt.conf.d/99mpi-fixture-direct")
 	m.cleanup(ctx, t)
 	m.requireBuildKeyGone(ctx, t)
 

@@ -3,17 +3,16 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/digitalocean/godo"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/localcloud/nspawn"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
 
@@ -27,50 +26,28 @@ var env struct {
 	root  string // repository root
 	godo  *godo.Client
 	tmp   string
+	host  string // the host's address on the machines' bridge
+	// backend reaches machines through the host, to explain an SSH timeout.
+	backend *nspawn.Backend
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	_, file, _, _ := runtime.Caller(0)
-	env.root = filepath.Dir(filepath.Dir(file))
-	if err := cloudenv.Unavailable(); err != nil {
-		env.skip = "local droplets cannot run here: " + err.Error()
-		return m.Run()
-	}
-	ctx := context.Background()
 	env.token = "e2e-token-" + fmt.Sprint(time.Now().UnixNano())
-	e, err := cloudenv.Start(ctx, env.root, localcloud.Options{Token: env.token, TimeScale: 0.01,
-		VendorApps: []localcloud.VendorApp{{ID: "app-e2e", Name: "e2e", Token: env.token, State: localcloud.AppApproved}}},
-		os.Getenv("MP_E2E_VERBOSE") != "")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env.srv, env.bin, env.tmp = e.Srv, e.Bin, e.Tmp
-	env.godo, _ = godo.New(nil, godo.SetBaseURL(env.srv.URL()))
-	env.godo = godoWithToken(env.srv.URL(), env.token)
-	code := m.Run()
-	if err := e.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "closing the local cloud:", err)
-		if code == 0 {
-			code = 1
+	o := localcloud.Options{Token: env.token, TimeScale: 0.01,
+		VendorApps: []localcloud.VendorApp{{ID: "app-e2e", Name: "e2e", Token: env.token, State: localcloud.AppApproved},
+			{ID: "app-lemp", Name: "LEMP", Token: env.token, State: localcloud.AppApproved}}}
+	os.Exit(cloudenv.Main(m, "", o, func(e *cloudenv.Env, skip string) {
+		env.root, env.skip = e.Root, skip
+		if skip == "" {
+			env.srv, env.bin, env.tmp, env.host, env.backend = e.Srv, e.Bin, e.Tmp, e.Backend.HostAddr(), e.Backend
+			env.godo = testutil.Godo(env.srv.URL(), env.token)
 		}
-	}
-	return code
+	}))
 }
 
 // need skips a test that needs local droplets, or fails it when the run
 // requires them (MP_REQUIRE_E2E=1, as scripts/test and CI set).
-func need(t *testing.T) {
+func need(t testing.TB) {
 	t.Helper()
-	if env.skip == "" {
-		return
-	}
-	if os.Getenv("MP_REQUIRE_E2E") == "1" {
-		t.Fatalf("end-to-end test required but %s", env.skip)
-	}
-	t.Skip(env.skip)
+	cloudenv.Need(t, env.skip)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -53,9 +54,15 @@ func TestPackerTemplates(t *testing.T) {
 	t.Cleanup(func() { requireNothingLeft(t) }) // runs last: after the droplets' and keys' own cleanups
 	// The boot test is compared here by booting each snapshot ourselves.
 	common := []string{"--application-name", "E2E App", "--application-version", "1.0", "--boot-test=false"}
+	// The HCL template's manifest post-processor writes here, in Packer's
+	// format, with an earlier run's entry that must be kept (Packer appends).
+	packerManifest := filepath.Join(t.TempDir(), "packer-manifest.json")
+	if err := os.WriteFile(packerManifest, []byte(`{"builds":[{"name":"old","builder_type":"digitalocean","build_time":1,"files":null,"artifact_id":"ams3:1","packer_run_uuid":"old-run","custom_data":null}],"last_run_uuid":"old-run"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	builds := []packerBuild{
 		{"json", "e2e-json-snapshot-", []string{"--packer-template", e2eBase + "/template.json", "--template-base", e2eBase}},
-		{"hcl", "e2e-hcl-snapshot-", []string{"--packer-template", e2eBase + "/template.pkr.hcl", "--template-base", e2eBase}},
+		{"hcl", "e2e-hcl-snapshot-", []string{"--packer-template", e2eBase + "/template.pkr.hcl", "--template-base", e2eBase, "--var", "manifest_output=" + packerManifest}},
 		{"recipe", "", []string{"--dir", e2eBase + "/recipe", "--vendor", "e2e"}},
 	}
 	snaps := map[string]int{}
@@ -86,6 +93,9 @@ func TestPackerTemplates(t *testing.T) {
 		}
 		requireNothingLeft(t)
 		snaps[b.name] = m.SnapshotID
+		if b.name == "hcl" {
+			checkPackerManifest(t, packerManifest, m.SnapshotID)
+		}
 	}
 
 	facts := map[string]string{}
@@ -180,43 +190,6 @@ func parsePlanSteps(t *testing.T, out string) []planStep {
 	return steps
 }
 
-// stubTree makes every local path a template names (scripts, file sources),
-// as the template's own repository would have them, under base.
-func stubTree(t *testing.T, base string, provs []map[string]any) {
-	t.Helper()
-	paths := func(v any) []string {
-		switch x := v.(type) {
-		case string:
-			return []string{x}
-		case []any:
-			var out []string
-			for _, e := range x {
-				if s, ok := e.(string); ok {
-					out = append(out, s)
-				}
-			}
-			return out
-		}
-		return nil
-	}
-	for _, p := range provs {
-		for _, k := range []string{"script", "scripts", "source", "sources"} {
-			for _, rel := range paths(p[k]) {
-				local := filepath.Join(base, rel)
-				if strings.HasSuffix(rel, "/") {
-					local = filepath.Join(local, "stub")
-				}
-				if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(local, []byte("#!/bin/sh\ntrue\n"), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-}
-
 // TestPlanSharedTemplates runs `mp-image plan` on every real template in
 // ../shared/data/packer-templates (with the scripts and files they name
 // stubbed, since only the JSON is stored): each plans, and its provisioning
@@ -238,18 +211,9 @@ func TestPlanSharedTemplates(t *testing.T) {
 	sort.Strings(files)
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tmpl struct {
-				Provisioners []map[string]any `json:"provisioners"`
-			}
-			if err := json.Unmarshal(raw, &tmpl); err != nil {
-				t.Fatal(err)
-			}
+			provs := testutil.Provisioners(t, f)
 			var want []planStep
-			for i, p := range tmpl.Provisioners {
+			for i, p := range provs {
 				typ, _ := p["type"].(string)
 				n := 1
 				for _, k := range []string{"scripts", "sources"} {
@@ -262,7 +226,7 @@ func TestPlanSharedTemplates(t *testing.T) {
 				}
 			}
 			base := t.TempDir()
-			stubTree(t, base, tmpl.Provisioners)
+			testutil.StubTemplateFiles(t, base, provs)
 			r := runBin(t, nil, "plan", "--packer-template", f, "--template-base", base)
 			if r.code != 0 {
 				t.Fatalf("plan exited %d:\n%s", r.code, r.stderr)
@@ -316,4 +280,32 @@ func TestPlanSharedTemplates(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkPackerManifest reads the manifest post-processor's file with the jq
+// recipes Packer's documentation gives, as a workflow step would.
+func checkPackerManifest(t *testing.T, path string, snapshotID int) {
+	t.Helper()
+	jq := func(filter string) string {
+		out, err := exec.Command("jq", "-r", filter, path).CombinedOutput()
+		if err != nil {
+			t.Fatalf("jq %s: %v\n%s", filter, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	id := strconv.Itoa(snapshotID)
+	// Packer's docs: the last build's artifact, "region:id", split on the colon.
+	if got := jq(`.builds[-1].artifact_id | split(":") | .[1]`); got != id {
+		t.Errorf("builds[-1].artifact_id's ID = %q, want %s", got, id)
+	}
+	if got := jq(`.builds[-1].artifact_id`); got != "nyc3:"+id {
+		t.Errorf("artifact_id = %q, want nyc3:%s", got, id)
+	}
+	// The current run's build, found by last_run_uuid.
+	if got := jq(`.last_run_uuid as $r | .builds[] | select(.packer_run_uuid == $r) | .artifact_id`); got != "nyc3:"+id {
+		t.Errorf("the build of last_run_uuid has artifact_id %q", got)
+	}
+	if got := jq(`[.builds[-1].name, .builder_type // .builds[-1].builder_type, .builds[-1].custom_data.app_version, (.builds | length), .builds[0].packer_run_uuid] | join(" ")`); got != "e2e digitalocean 1.0 2 old-run" {
+		t.Errorf("name, builder_type, custom_data, builds kept: %q, want \"e2e digitalocean 1.0 2 old-run\"", got)
+	}
 }

@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // Issue 7, SSH dropped mid-build: the sshd processes serving the build's
@@ -88,52 +86,31 @@ func runWithSSHDrop(t *testing.T, mode, dir, at string) dropRun {
 	requireNothingLeft(t)
 	env.srv.Faults().Reset()
 	args := append([]string{"build", "--mode", mode, "--dir", dir, "--vendor", "hello"}, apiArgs()...)
-	cmd := exec.Command(env.bin, args...)
-	cmd.Dir = env.root
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	pr, pw := io.Pipe()
-	var so, se syncBuffer
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, &so), &se
-	if err := cmd.Start(); err != nil {
+	ip, killed := "", -1 // -1: the line never came
+	w, err := testutil.StartWatched(testutil.Command(context.Background(), env.bin, env.root, nil, args...), func(l string) {
+		if m := activeAt.FindStringSubmatch(l); m != nil && ip == "" {
+			ip = m[1]
+		}
+		if killed < 0 && ip != "" && strings.Contains(l, at) {
+			killed = 0
+			for _, pid := range sshSessions(ip) {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					killed++
+				}
+			}
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
-	killed := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		ip, done := "", false
-		for sc.Scan() {
-			l := sc.Text()
-			if m := activeAt.FindStringSubmatch(l); m != nil && ip == "" {
-				ip = m[1]
-			}
-			if !done && ip != "" && strings.Contains(l, at) {
-				done = true
-				n := 0
-				for _, pid := range sshSessions(ip) {
-					if syscall.Kill(pid, syscall.SIGKILL) == nil {
-						n++
-					}
-				}
-				killed <- n
-			}
-		}
-		if !done {
-			killed <- 0
-		}
-	}()
-	var err error
 	select {
-	case err = <-exited:
+	case <-w.Done():
 	case <-time.After(20 * time.Minute):
-		cmd.Process.Kill()
+		w.Cmd.Process.Kill()
 		t.Fatal("build did not end in 20 minutes")
 	}
-	r := dropRun{stdout: so.String(), stderr: se.String(), killed: <-killed}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	}
+	r := dropRun{stdout: w.Stdout.String(), stderr: w.Stderr.String(), killed: max(killed, 0)}
+	r.code, _ = testutil.ExitCode(w.Err())
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("stdout:\n%s\nstderr:\n%s", tail(r.stdout, 60), tail(r.stderr, 20))
@@ -169,7 +146,7 @@ func TestSSHDrops(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "files/opt/mp-drop/big.bin"), big, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := runWithSSHDrop(t, "build_base", dir, "==> files")
+		r := runWithSSHDrop(t, "build_base", dir, "-> files")
 		if r.code != 0 {
 			t.Errorf("exit %d: a dropped upload must be retried and the build succeed", r.code)
 		}

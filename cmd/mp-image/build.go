@@ -29,6 +29,9 @@ func loadConfig(args []string, env func(string) string, stdout, stderr io.Writer
 	if err == nil {
 		err = config.Validate(cfg)
 	}
+	if err == nil {
+		err = config.ResolveSecretEnv(cfg, env)
+	}
 	if err != nil {
 		printErr(stderr, err)
 		return nil, exitUsage
@@ -55,42 +58,75 @@ func runBuild(ctx context.Context, args []string, env func(string) string, stdou
 // runAction is the GitHub Action entrypoint: the same build, inputs from
 // INPUT_*, outputs through the runner's files.
 func runAction(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	// The command input picks what runs; it is read before a build's
+	// validation, which would ask freshness for a recipe it may not have.
+	if cfg, _, err := config.Load(args, env); err == nil && cfg.Command == "freshness" {
+		cfg.Command = ""
+		return freshnessCheck(ctx, cfg, env, stdout, stderr)
+	}
 	return runBuild(ctx, args, env, stdout, stderr)
 }
 
 func build(ctx context.Context, cfg *config.Config, env func(string) string, stdout, stderr io.Writer) int {
-	red := report.NewRedactor(stdout)
+	// One set of secrets for the terminal, the runner's files, the manifest and the log file.
+	secrets := report.NewSecrets()
+	red := report.NewRedactorFor(stdout, secrets)
 	defer red.Flush()
-	redErr := report.NewRedactor(stderr)
+	redErr := report.NewRedactorFor(stderr, secrets)
 	defer redErr.Flush()
-	if cfg.Token != "" {
-		red.Add(cfg.Token)
-		redErr.Add(cfg.Token)
+	secrets.Add(cfg.Token)
+	for _, v := range cfg.SecretEnvValues {
+		secrets.Add(v)
 	}
-	var opts []report.DetectOption
-	if cfg.DotenvFile != "" {
-		opts = append(opts, report.WithDotenv(cfg.DotenvFile))
-	}
-	out := report.Detect(env, red, opts...)
-	logf := func(format string, a ...any) { out.Log(fmt.Sprintf(format, a...)) }
-
-	plan, err := pipeline.LoadPlan(cfg)
+	// The transcript: every line, timestamped and redacted, whatever the console shows.
+	lf, err := report.OpenLogFile(cfg.LogFile, nil, secrets)
 	if err != nil {
 		printErr(redErr, err)
 		return exitUsage
 	}
+	opts := []report.DetectOption{report.WithLog(lf), report.WithTerminal(stdout), report.WithErr(redErr),
+		report.WithProgress(cfg.Progress), report.WithQuiet(cfg.Quiet)}
+	if cfg.DotenvFile != "" {
+		opts = append(opts, report.WithDotenv(cfg.DotenvFile))
+	}
+	out := report.Redacting(report.Detect(env, red, opts...), secrets)
+	// Registered after the Redactors' Flush, so it runs first: live lines end
+	// and the log file is complete before anything else is written. On GitHub
+	// the runner must see every mask before anything else is printed.
+	defer report.Close(out)
+	out.Mask(cfg.Token)
+	for _, v := range cfg.SecretEnvValues {
+		out.Mask(v)
+	}
+	logf := func(format string, a ...any) { out.Log(fmt.Sprintf(format, a...)) }
+
+	plan, err := pipeline.LoadPlan(cfg)
+	if err != nil {
+		report.Close(out)
+		printErr(redErr, err)
+		return exitUsage
+	}
+	for _, s := range plan.Builder.Sensitive {
+		out.Mask(s)
+	}
 	for _, w := range plan.Warnings {
 		out.Annotate(report.Annotation{Level: "warning", Title: "recipe", Message: w})
 	}
-	for _, s := range plan.Builder.Sensitive {
-		red.Add(s)
-		redErr.Add(s)
-	}
 	pipeline.ApplyBuilder(cfg, plan, explicitOption(cfg))
+	out.Mask(cfg.Token) // a template's api_token
+	if err := pipeline.CheckAPIURL(cfg, plan); err != nil {
+		printErr(redErr, err)
+		return exitUsage
+	}
+	if err := pipeline.CheckUser(cfg, plan); err != nil {
+		printErr(redErr, err)
+		return exitUsage
+	}
 
 	if cfg.Cloud == "local" {
 		lc, err := startLocalCloud(ctx, cfg, logf)
 		if err != nil {
+			report.Close(out)
 			printErr(redErr, err)
 			return exitFailed
 		}
@@ -102,13 +138,18 @@ func build(ctx context.Context, cfg *config.Config, env func(string) string, std
 			}
 		}()
 	}
-	b, err := pipeline.Execute(ctx, cfg, plan, out, logf)
-	if err != nil {
-		printErr(redErr, err)
-		return exitCode(ctx, err, redErr)
+	_, err = pipeline.Execute(ctx, cfg, plan, out, logf)
+	// The outputs block, printed by the console, ended the build's output.
+	if cerr := report.Close(out); cerr != nil {
+		printErr(redErr, cerr)
 	}
-	if b.Snapshot != nil {
-		fmt.Fprintf(red, "snapshot-id=%d snapshot-name=%s\n", b.Snapshot.ID, b.Snapshot.Name)
+	if err != nil {
+		// A step's failure and the cleanups' errors were shown as they
+		// happened; print only what no sink has shown.
+		if !report.IsReported(err) {
+			printErr(redErr, err)
+		}
+		return exitCode(ctx, err, redErr)
 	}
 	return exitOK
 }
@@ -117,11 +158,14 @@ func build(ctx context.Context, cfg *config.Config, env func(string) string, std
 // Packer template's builder settings fill only what the user left alone.
 func explicitOption(cfg *config.Config) func(name string) bool {
 	cur := map[string]string{
-		"image": cfg.Image, "region": cfg.Region, "size": cfg.Size, "ssh-user": cfg.SSHUser, "token": cfg.Token,
+		"image": cfg.Image, "region": cfg.Region, "size": cfg.Size, "ssh-user": cfg.SSHUser, "token": cfg.Token, "api-url": cfg.APIURL,
 		"snapshot-regions": strings.Join(cfg.SnapshotRegions, ","),
 		"active-timeout":   cfg.Timeouts.Active.String(), "snapshot-timeout": cfg.Timeouts.Snapshot.String(),
 	}
 	return func(name string) bool {
+		if cfg.Explicit[name] {
+			return true // set, even to its default: --ssh-user root beats the template's ssh_username
+		}
 		for _, o := range config.Options() {
 			if o.Name == name {
 				v, ok := cur[name]

@@ -26,6 +26,7 @@ func commands() []command {
 		{"lint", "check a recipe or template for problems, no credentials needed", runLint},
 		{"reap", "find (and with --yes delete) droplets, keys and snapshots left by killed runs", runReap},
 		{"submit", "submit a snapshot to the Vendor Portal as an app update", runSubmit},
+		{"freshness", "should a listed snapshot be rebuilt? boot it, look for updates, run verify/, ask upstream", runFreshness},
 		{"local-cloud", "serve a local DigitalOcean API whose droplets are real local machines", runLocalCloud},
 		{"action", "GitHub Action entrypoint (inputs from INPUT_*)", runAction},
 		{"action-post", "GitHub Action post step: delete what a killed main step left", runActionPost},

@@ -7,10 +7,20 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 )
 
 //go:embed cleanup.sh
 var body string
+
+// The tool's marker on a server it provisioned. The cleanup moves it from disk (MarkerPath)
+// to memory (RunMarkerPath): a snapshot never holds it, yet the running server still says it
+// was provisioned, so a second build_image on it is refused until it reboots.
+const (
+	MarkerPath    = "/var/lib/mp-image/provisioned"
+	RunMarkerPath = "/run/mp-image/provisioned"
+)
 
 // Options choose what the cleanup does.
 type Options struct {
@@ -48,8 +58,9 @@ func Script(o Options) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
 	fmt.Fprintf(&b, "SECURE_ERASE=%s\n", erase)
-	fmt.Fprintf(&b, "BUILD_KEY=%s\n", shellQuote(strings.TrimSpace(firstLine(o.BuildKey))))
-	fmt.Fprintf(&b, "VENDOR=%s\n", shellQuote(vendor))
+	fmt.Fprintf(&b, "BUILD_KEY=%s\n", shell.Quote(strings.TrimSpace(firstLine(o.BuildKey))))
+	fmt.Fprintf(&b, "VENDOR=%s\n", shell.Quote(vendor))
+	fmt.Fprintf(&b, "MARKER=%s\nRUN_MARKER=%s\n", shell.Quote(MarkerPath), shell.Quote(RunMarkerPath))
 	b.WriteString(body)
 	return b.String()
 }
@@ -58,8 +69,6 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Run runs the cleanup over r, streaming its lines to o.Progress.
 func Run(ctx context.Context, r Runner, o Options) error {
@@ -72,7 +81,7 @@ func Run(ctx context.Context, r Runner, o Options) error {
 		lastErr = line
 		progress(line)
 	}
-	if err := r.Run(ctx, "sh -c "+shellQuote(Script(o)), progress, stderr); err != nil {
+	if err := r.Run(ctx, "sh -c "+shell.Quote(Script(o)), progress, stderr); err != nil {
 		if lastErr != "" {
 			return fmt.Errorf("marketplace cleanup: %s: %w", lastErr, err)
 		}

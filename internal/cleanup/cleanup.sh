@@ -1,6 +1,7 @@
 # shellcheck shell=sh
 # Marketplace cleanup before the snapshot. Settings come from the lines Script() puts above:
-# SECURE_ERASE (1/0), BUILD_KEY (an authorized_keys line or ""), VENDOR ("" or /opt/<vendor>).
+# SECURE_ERASE (1/0), BUILD_KEY (an authorized_keys line or ""), VENDOR ("" or /opt/<vendor>),
+# MARKER and RUN_MARKER (the tool's marker on disk, and where it moves to in memory).
 # MPI_ROOT prefixes every path (tests run it in a throwaway tree); with MPI_ROOT set, system
 # commands (package manager, journalctl, sync) run only when MPI_SYSTEM=1.
 #
@@ -16,7 +17,7 @@ PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export PATH
 unset HISTFILE
 
-step() { printf '==> %s\n' "$*"; }
+step() { printf '%s\n' "-> $*"; }
 die() {
 	printf 'cleanup failed: %s\n' "$*" >&2
 	exit 1
@@ -79,9 +80,95 @@ elif [ -n "$pkgs" ]; then
 	step "skipped package purge of$pkgs (MPI_SYSTEM=0)"
 fi
 rm -rf "$R/opt/digitalocean" "$R/var/opt/digitalocean" || die "remove /opt/digitalocean"
+# Host-specific package manager state: rpm's Berkeley DB environment, yum's per-host UUID.
+rm -f "$R"/var/lib/rpm/__db.* "$R/var/lib/yum/uuid" || die "remove rpm/yum host state"
 
-step "cloud-init instance data (a new droplet must run per-instance scripts again)"
-rm -rf "$R"/var/lib/cloud/instances/* "$R/var/lib/cloud/instance" || die "clear /var/lib/cloud/instances"
+step "cloud-init's cached instance data (a new droplet must run per-instance and per-once scripts again)"
+# Per-once semaphores are in sem/, user data's part handlers in handlers/. scripts/ (the vendor's)
+# and seed/ stay, and data/status.json and result.json: /run/cloud-init links to them, and without
+# them `cloud-init status --wait` on this running server would wait forever (a first boot rewrites them).
+d="$R/var/lib/cloud/data"
+rm -rf "$R"/var/lib/cloud/instances/* "$R/var/lib/cloud/instance" "$R"/var/lib/cloud/sem/* "$R"/var/lib/cloud/handlers/* \
+	"$d/instance-id" "$d/previous-instance-id" "$d/previous-hostname" "$d/previous-datasource" "$d/set-hostname" ||
+	die "clear cloud-init's cached instance data"
+
+step "machine-id emptied (systemd makes a new one at first boot); D-Bus's copy is a link to it"
+if [ -L "$R/etc/machine-id" ]; then rm -f "$R/etc/machine-id" || die "remove the /etc/machine-id link"; fi
+if [ -e "$R/etc/machine-id" ]; then
+	# Emptied, not removed: an empty file means "first boot" and lets a read-only root bind-mount over it.
+	: >"$R/etc/machine-id" || die "empty /etc/machine-id"
+else
+	if ! { mkdir -p "$R/etc" && : >"$R/etc/machine-id" && chmod 444 "$R/etc/machine-id"; }; then die "create an empty /etc/machine-id"; fi
+fi
+dbus="$R/var/lib/dbus/machine-id"
+if [ -e "$dbus" ] || [ -L "$dbus" ]; then
+	if [ "$(readlink "$dbus" 2>/dev/null)" != /etc/machine-id ]; then
+		if ! { rm -f "$dbus" && ln -s /etc/machine-id "$dbus"; }; then die "link /var/lib/dbus/machine-id to /etc/machine-id"; fi
+	fi
+fi
+
+step "random seeds (each droplet starts its own entropy pool)"
+if [ "$SYSTEM" = 1 ] && have systemctl && systemctl is-active --quiet systemd-random-seed.service 2>/dev/null; then
+	# Stopping saves the seed now rather than at shutdown, where it would land in the snapshot.
+	systemctl stop systemd-random-seed.service >/dev/null 2>&1 || true
+fi
+rm -f "$R/var/lib/systemd/random-seed" "$R/var/lib/urandom/random-seed" "$R/var/lib/random-seed" ||
+	die "remove the random seed"
+
+step "DHCP leases, network manager state and persistent interface names"
+for d in "$R/var/lib/dhcp" "$R/var/lib/dhclient" "$R/var/lib/dhcpd" "$R/var/lib/NetworkManager"; do
+	[ -d "$d" ] || continue
+	for f in "$d"/*.lease "$d"/*.leases "$d"/*.lease~ "$d"/*.leases~; do
+		[ -f "$f" ] || continue
+		case ${f##*/} in
+		# A DHCP server does not start without its lease file: emptied, not removed.
+		dhcpd*.leases) : >"$f" || die "empty ${f#"$R"}" ;;
+		*) rm -f "$f" || die "remove ${f#"$R"}" ;;
+		esac
+	done
+done
+# NetworkManager's secret_key seeds stable IPv6 addresses and DHCP IDs: per machine.
+rm -f "$R/var/lib/NetworkManager/secret_key" "$R/var/lib/NetworkManager/timestamps" \
+	"$R/var/lib/NetworkManager/seen-bssids" "$R/etc/udev/rules.d/70-persistent-net.rules" ||
+	die "remove network manager state"
+
+step "at jobs and mail the build queued (crontabs stay: recipes install cron jobs with crontab)"
+for d in "$R/var/spool/cron/atjobs" "$R/var/spool/cron/atspool" "$R/var/spool/at" "$R/var/spool/at/spool"; do
+	[ -d "$d" ] || continue
+	# .SEQ is at's job counter, not a job.
+	find "$d" -mindepth 1 -maxdepth 1 -type f ! -name .SEQ -delete || die "empty ${d#"$R"}"
+done
+for d in "$R/var/mail" "$R/var/spool/mail"; do
+	[ -d "$d" ] || continue
+	# Mailboxes are emptied, not removed: they keep their owner and mode.
+	find "$d/" -mindepth 1 -maxdepth 1 -type f -size +0 -exec truncate -s 0 {} + || die "empty ${d#"$R"}"
+done
+
+step "editor backups under /etc and password file backups (/etc/shadow- holds old hashes)"
+if [ -d "$R/etc" ]; then
+	find "$R/etc" -type f \( -name '*~' -o -name '*.bak' -o -name '.*.sw[op]' -o -name '#*#' \) -delete ||
+		die "remove editor backups under /etc"
+fi
+# /var/backups/*.bak are Debian's daily copies of the same files.
+rm -f "$R/etc/passwd-" "$R/etc/shadow-" "$R/etc/group-" "$R/etc/gshadow-" "$R/etc/subuid-" "$R/etc/subgid-" \
+	"$R/var/backups/passwd.bak" "$R/var/backups/shadow.bak" "$R/var/backups/group.bak" "$R/var/backups/gshadow.bak" ||
+	die "remove password file backups"
+
+step "crash dumps (they hold the build's memory)"
+for d in "$R/var/crash" "$R/var/lib/systemd/coredump" "$R/var/spool/abrt"; do
+	[ -d "$d" ] || continue
+	find "$d" -mindepth 1 -delete || die "empty ${d#"$R"}"
+done
+
+step "mp-image's own marker moves to /run: this server still refuses a second build_image until it reboots, a snapshot never holds it"
+if [ -d "$R${MARKER%/*}" ]; then
+	if [ -f "$R$MARKER" ]; then
+		if ! { mkdir -p "$R${RUN_MARKER%/*}" && cp "$R$MARKER" "$R$RUN_MARKER"; }; then
+			die "keep the marker in ${RUN_MARKER%/*}"
+		fi
+	fi
+	rm -rf "$R${MARKER%/*}" || die "remove ${MARKER%/*}"
+fi
 
 step "authorized_keys of root and users, and the build key everywhere else"
 for h in $(homes); do
@@ -111,11 +198,12 @@ $files
 EOF_FILES
 fi
 
-step "SSH host keys (each droplet generates its own)"
+step "SSH host keys (each droplet generates its own) and a Kerberos host keytab"
 if [ -d "$R/etc/ssh" ]; then
 	find "$R/etc/ssh" -maxdepth 1 \( -type f -o -type l \) -name '*key*' -delete || die "remove /etc/ssh/*key*"
 	if ! { touch "$R/etc/ssh/revoked_keys" && chmod 600 "$R/etc/ssh/revoked_keys"; }; then die "create /etc/ssh/revoked_keys"; fi
 fi
+rm -f "$R/etc/krb5.keytab" || die "remove /etc/krb5.keytab"
 
 step "shell and tool histories"
 for h in $(homes); do
@@ -135,8 +223,14 @@ find "$R/var/log" -type f \( -name '*.gz' -o -name '*.xz' -o -name '*.bz2' -o -n
 	-o -name '*.[0-9]' -o -name '*.[0-9].log' -o -name '*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]' \) -delete ||
 	die "delete rotated logs"
 if [ "$SYSTEM" = 1 ] && have journalctl; then
+	# journald writes to /run from here on (systemd 243+), so nothing goes back to /var/log/journal.
+	journalctl --relinquish-var >/dev/null 2>&1 || true
 	journalctl --rotate >/dev/null 2>&1 || true
 	journalctl --vacuum-time=1s >/dev/null 2>&1 || true
+fi
+step "the build machine's journal (its directory is named by a machine-id no droplet will have again)"
+if [ -d "$R/var/log/journal" ]; then
+	find "$R/var/log/journal" -mindepth 1 -delete || die "remove the journal in /var/log/journal"
 fi
 
 truncate_logs() {

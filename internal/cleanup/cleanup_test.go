@@ -134,7 +134,7 @@ func TestScriptInTree(t *testing.T) {
 			t.Errorf("/%s is still there", p)
 		}
 	}
-	kept := []string{"etc/ssh/sshd_config", "root/.ssh/known_hosts", "var/log/cloud-init.log", "var/log/journal/abc/system.journal",
+	kept := []string{"etc/ssh/sshd_config", "root/.ssh/known_hosts", "var/log/cloud-init.log", "var/log/journal",
 		"var/lib/cloud/instances", "var/lib/cloud/scripts/per-instance/001", "etc/ssh/revoked_keys", "var/lib/acme-cleaned"}
 	for _, p := range kept {
 		if !exists(root, p) {
@@ -146,8 +146,9 @@ func TestScriptInTree(t *testing.T) {
 			t.Errorf("/%s not truncated: %v %v", p, fi.Size(), err)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, "var/log/journal/abc/system.journal")); string(b) != "journal" {
-		t.Error("journal file was truncated (that corrupts it)")
+	// The build machine's journal goes whole (truncating a journal file would corrupt it).
+	if exists(root, "var/log/journal/abc") {
+		t.Error("/var/log/journal/abc (the build machine's journal) is still there")
 	}
 	for _, d := range []string{"tmp", "var/tmp"} {
 		fi, err := os.Stat(filepath.Join(root, d))
@@ -165,7 +166,7 @@ func TestScriptInTree(t *testing.T) {
 	if strings.Contains(string(git), "BuildKey") || !strings.Contains(string(git), otherKey) {
 		t.Errorf("/var/opt/git/.ssh/authorized_keys = %q: want the build key gone and the other key kept", git)
 	}
-	for _, want := range []string{"==> vendor hook /opt/acme/cleanup.sh", "skipped package purge of droplet-agent", "truncate logs (last write)", "cleanup: done"} {
+	for _, want := range []string{"-> vendor hook /opt/acme/cleanup.sh", "skipped package purge of droplet-agent", "truncate logs (last write)", "cleanup: done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q:\n%s", want, out)
 		}
@@ -188,6 +189,9 @@ func TestPackageStepsUseTheSystemTools(t *testing.T) {
 	for _, name := range []string{"apt-get", "journalctl"} {
 		write(t, shims, name, "#!/bin/sh\necho \""+name+" $*\" >> "+log+"\n", 0o755)
 	}
+	// Stopping systemd-random-seed saves a seed, as the real one does: the cleanup must remove it after.
+	write(t, shims, "systemctl", "#!/bin/sh\necho \"systemctl $*\" >> "+log+"\n"+
+		"[ \"$1\" = stop ] && mkdir -p \"$MPI_ROOT/var/lib/systemd\" && echo seed > \"$MPI_ROOT/var/lib/systemd/random-seed\"\nexit 0\n", 0o755)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env := []string{"MPI_ROOT=" + root, "MPI_SYSTEM=1", "PATH=" + shims + ":/usr/bin:/bin"}
@@ -198,10 +202,160 @@ func TestPackageStepsUseTheSystemTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"apt-get -y -q -o DPkg::Lock::Timeout=120 purge droplet-agent", "autoremove --purge", "apt-get -y -q -o DPkg::Lock::Timeout=120 clean", "journalctl --vacuum-time=1s"} {
+	if exists(root, "var/lib/systemd/random-seed") {
+		t.Error("the seed systemd-random-seed saved when stopped is still there")
+	}
+	for _, want := range []string{"apt-get -y -q -o DPkg::Lock::Timeout=120 purge droplet-agent", "autoremove --purge", "apt-get -y -q -o DPkg::Lock::Timeout=120 clean", "journalctl --vacuum-time=1s",
+		// Stopped during cleanup, the seed service saves no seed at shutdown (it would be in the snapshot).
+		"systemctl stop systemd-random-seed.service", "journalctl --relinquish-var"} {
 		if !strings.Contains(string(calls), want) {
 			t.Errorf("calls lack %q:\n%s", want, calls)
 		}
+	}
+}
+
+// TestSysprepOperations: the virt-sysprep default operations that apply to a droplet, each
+// on a fixture tree holding what a build leaves.
+func TestSysprepOperations(t *testing.T) {
+	machineID := "4e94cf32293d4ef1b6f81ce2d54ab2ac\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		links map[string]string // path -> target
+		gone  []string
+		kept  []string
+		empty []string // present and empty
+		check func(t *testing.T, root string)
+	}{
+		{name: "machine-id emptied, D-Bus copy replaced by a link",
+			files: map[string]string{"etc/machine-id": machineID, "var/lib/dbus/machine-id": machineID},
+			empty: []string{"etc/machine-id"},
+			check: func(t *testing.T, root string) {
+				if l, err := os.Readlink(filepath.Join(root, "var/lib/dbus/machine-id")); err != nil || l != "/etc/machine-id" {
+					t.Errorf("/var/lib/dbus/machine-id -> %q (%v), want a link to /etc/machine-id", l, err)
+				}
+			}},
+		{name: "machine-id: D-Bus link kept, missing machine-id created empty",
+			links: map[string]string{"var/lib/dbus/machine-id": "/etc/machine-id"},
+			empty: []string{"etc/machine-id"},
+			check: func(t *testing.T, root string) {
+				if l, _ := os.Readlink(filepath.Join(root, "var/lib/dbus/machine-id")); l != "/etc/machine-id" {
+					t.Errorf("the D-Bus link now points to %q", l)
+				}
+				if fi, err := os.Stat(filepath.Join(root, "etc/machine-id")); err != nil {
+					t.Error(err)
+				} else if fi.Mode().Perm() != 0o444 {
+					t.Errorf("/etc/machine-id mode %v, want 0444 as systemd makes it", fi.Mode())
+				}
+			}},
+		{name: "random seeds",
+			files: map[string]string{"var/lib/systemd/random-seed": "seed", "var/lib/urandom/random-seed": "seed", "var/lib/random-seed": "seed"},
+			gone:  []string{"var/lib/systemd/random-seed", "var/lib/urandom/random-seed", "var/lib/random-seed"},
+			kept:  []string{"var/lib/systemd", "var/lib/urandom"}},
+		{name: "cloud-init cached instance data",
+			files: map[string]string{"var/lib/cloud/data/instance-id": "i-1", "var/lib/cloud/data/previous-hostname": "build-1",
+				"var/lib/cloud/data/previous-instance-id": "i-0", "var/lib/cloud/data/set-hostname": `{"hostname": "build-1"}`,
+				"var/lib/cloud/data/previous-datasource": "DataSourceNoCloud", "var/lib/cloud/data/result.json": "{}",
+				"var/lib/cloud/data/status.json":                 "{}",
+				"var/lib/cloud/sem/config_scripts_per_once.once": "", "var/lib/cloud/handlers/part-001": "x",
+				"var/lib/cloud/instances/i-1/user-data.txt": "#cloud-config", "var/lib/cloud/seed/nocloud/meta-data": "instance-id: i-1",
+				"var/lib/cloud/scripts/per-once/setup": "#!/bin/sh\n"},
+			links: map[string]string{"var/lib/cloud/instance": "/var/lib/cloud/instances/i-1"},
+			gone: []string{"var/lib/cloud/data/instance-id", "var/lib/cloud/data/previous-hostname", "var/lib/cloud/data/previous-instance-id",
+				"var/lib/cloud/data/set-hostname", "var/lib/cloud/data/previous-datasource",
+				"var/lib/cloud/sem/config_scripts_per_once.once", "var/lib/cloud/handlers/part-001",
+				"var/lib/cloud/instances/i-1", "var/lib/cloud/instance"},
+			// status.json and result.json: `cloud-init status --wait` on the running server reads them
+			// (found by e2e TestExistingHost: without them it waited forever).
+			kept: []string{"var/lib/cloud/data/status.json", "var/lib/cloud/data/result.json", "var/lib/cloud/sem",
+				"var/lib/cloud/seed/nocloud/meta-data", "var/lib/cloud/scripts/per-once/setup"}},
+		{name: "DHCP leases and network manager state",
+			files: map[string]string{"var/lib/dhcp/dhclient.eth0.leases": "lease {}", "var/lib/dhcp/dhclient.leases~": "old",
+				"var/lib/dhclient/dhclient--eth0.lease": "lease {}", "var/lib/dhcp/dhcpd.leases": "lease 10.0.0.9 {}",
+				"var/lib/NetworkManager/internal-abc-eth0.lease": "ADDRESS=10.0.0.2", "var/lib/NetworkManager/secret_key": "k",
+				"var/lib/NetworkManager/timestamps": "t", "var/lib/NetworkManager/seen-bssids": "b",
+				"var/lib/NetworkManager/NetworkManager.state": "[main]\nNetworkingEnabled=true\n",
+				"etc/udev/rules.d/70-persistent-net.rules":    "SUBSYSTEM==\"net\"", "etc/udev/rules.d/99-vendor.rules": "x"},
+			gone: []string{"var/lib/dhcp/dhclient.eth0.leases", "var/lib/dhcp/dhclient.leases~", "var/lib/dhclient/dhclient--eth0.lease",
+				"var/lib/NetworkManager/internal-abc-eth0.lease", "var/lib/NetworkManager/secret_key", "var/lib/NetworkManager/timestamps",
+				"var/lib/NetworkManager/seen-bssids", "etc/udev/rules.d/70-persistent-net.rules"},
+			kept:  []string{"var/lib/NetworkManager/NetworkManager.state", "etc/udev/rules.d/99-vendor.rules"},
+			empty: []string{"var/lib/dhcp/dhcpd.leases"}},
+		{name: "at jobs and mail, crontabs kept",
+			files: map[string]string{"var/spool/cron/atjobs/a0000101a": "job", "var/spool/cron/atjobs/.SEQ": "1",
+				"var/spool/cron/atspool/=0000101a": "out", "var/spool/at/a0000201a": "job", "var/spool/at/spool/a0000201a": "out",
+				"var/spool/cron/crontabs/root": "@daily /opt/app/renew\n", "var/mail/root": "From cron\nSubject: build\n",
+				"var/spool/mail/app": "From x\n"},
+			gone:  []string{"var/spool/cron/atjobs/a0000101a", "var/spool/cron/atspool/=0000101a", "var/spool/at/a0000201a", "var/spool/at/spool/a0000201a"},
+			kept:  []string{"var/spool/cron/atjobs/.SEQ", "var/spool/cron/crontabs/root"},
+			empty: []string{"var/mail/root", "var/spool/mail/app"}},
+		{name: "editor backups under /etc and password file backups",
+			files: map[string]string{"etc/nginx/nginx.conf~": "old", "etc/nginx/sites-available/default.bak": "old",
+				"etc/nginx/.nginx.conf.swp": "swap", "etc/#hosts#": "emacs", "etc/nginx/nginx.conf": "new",
+				"etc/passwd-": "old", "etc/shadow-": "root:$6$old:1::::::\n", "etc/group-": "old", "etc/gshadow-": "old",
+				"etc/subuid-": "old", "etc/subgid-": "old", "opt/app/config.bak": "vendor's own, outside /etc",
+				"var/backups/shadow.bak": "root:$6$old:1::::::\n", "var/backups/passwd.bak": "old", "var/backups/dpkg.status.0": "kept"},
+			gone: []string{"etc/nginx/nginx.conf~", "etc/nginx/sites-available/default.bak", "etc/nginx/.nginx.conf.swp", "etc/#hosts#",
+				"etc/passwd-", "etc/shadow-", "etc/group-", "etc/gshadow-", "etc/subuid-", "etc/subgid-",
+				"var/backups/shadow.bak", "var/backups/passwd.bak"},
+			kept: []string{"etc/nginx/nginx.conf", "etc/passwd", "opt/app/config.bak", "var/backups/dpkg.status.0"}},
+		{name: "crash dumps",
+			files: map[string]string{"var/crash/_usr_bin_php.0.crash": "core", "var/lib/systemd/coredump/core.php.1.zst": "core",
+				"var/spool/abrt/ccpp-1/coredump": "core"},
+			gone: []string{"var/crash/_usr_bin_php.0.crash", "var/lib/systemd/coredump/core.php.1.zst", "var/spool/abrt/ccpp-1"},
+			kept: []string{"var/crash", "var/lib/systemd/coredump"}},
+		{name: "host-specific package manager and Kerberos state",
+			files: map[string]string{"var/lib/rpm/__db.001": "x", "var/lib/rpm/rpmdb.sqlite": "db", "var/lib/yum/uuid": "u", "etc/krb5.keytab": "k"},
+			gone:  []string{"var/lib/rpm/__db.001", "var/lib/yum/uuid", "etc/krb5.keytab"},
+			kept:  []string{"var/lib/rpm/rpmdb.sqlite"}},
+		{name: "the tool's marker moves to /run",
+			files: map[string]string{"var/lib/mp-image/provisioned": "run 3bfa693d 2026-11-30T18:49:00Z\n"},
+			gone:  []string{"var/lib/mp-image"},
+			check: func(t *testing.T, root string) {
+				if b, err := os.ReadFile(filepath.Join(root, RunMarkerPath)); err != nil || string(b) != "run 3bfa693d 2026-11-30T18:49:00Z\n" {
+					t.Errorf("%s = %q (%v), want the marker's content", RunMarkerPath, b, err)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			write(t, root, "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n", 0o644)
+			for p, b := range tc.files {
+				write(t, root, p, b, 0o644)
+			}
+			for p, target := range tc.links {
+				if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(target, filepath.Join(root, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var lines []string
+			err := Run(context.Background(), treeRunner{env: []string{"MPI_ROOT=" + root}}, Options{Progress: func(l string) { lines = append(lines, l) }})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
+			}
+			for _, p := range tc.gone {
+				if exists(root, p) {
+					t.Errorf("/%s is still there", p)
+				}
+			}
+			for _, p := range tc.kept {
+				if !exists(root, p) {
+					t.Errorf("/%s was removed", p)
+				}
+			}
+			for _, p := range tc.empty {
+				if fi, err := os.Stat(filepath.Join(root, p)); err != nil || fi.Size() != 0 {
+					t.Errorf("/%s: want present and empty, got %v", p, err)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, root)
+			}
+		})
 	}
 }
 
@@ -282,7 +436,7 @@ func TestScriptSettings(t *testing.T) {
 			t.Errorf("script lacks %q", want)
 		}
 	}
-	if s := Script(Options{BuildKey: "it's"}); !strings.Contains(s, `BUILD_KEY='it'\''s'`) {
+	if s := Script(Options{BuildKey: "it's"}); !strings.Contains(s, `BUILD_KEY='it'"'"'s'`) {
 		t.Error("build key is not shell-quoted")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/digitalocean/godo"
@@ -29,10 +30,18 @@ type Options struct {
 	Logf           func(format string, args ...any)
 	AttemptTimeout time.Duration // one HTTP attempt; default 60s
 	MinBackoff     time.Duration
-	// Expected durations steer polling (see Poll); zero values use defaults
-	// that fit DigitalOcean's usual timings.
+	// Expected durations are hints for the waits (see Poll): a wrong one
+	// costs a request, never a late notice. Zero values use DigitalOcean's
+	// usual timings.
 	ExpectActive, ExpectShutdown, ExpectSnapshot, ExpectTransfer time.Duration
-	PollTick                                                     time.Duration
+	// PollTick is the shortest interval between two looks and the bound on
+	// noticing a short wait's end (default DefaultFloor); tests shrink it.
+	PollTick time.Duration
+	// FixedPoll polls at this fixed interval instead of the adaptive
+	// schedule (Packer's 3 s, for comparison); 0: adaptive.
+	FixedPoll time.Duration
+	// Clock times the waits; nil is the real clock (tests simulate one).
+	Clock Clock
 	// Timing, when set, records every request and poll wait as API time.
 	Timing *timing.Recorder
 }
@@ -42,6 +51,9 @@ type Client struct {
 	godo *godo.Client
 	tr   *Transport
 	o    Options
+
+	mu   sync.Mutex
+	boot time.Duration // how long the last droplet took to become active; 0: none yet
 }
 
 // New returns a client; it makes no request.
@@ -100,6 +112,10 @@ func (a *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Stats reports the requests made so far and the rate-limit budget.
 func (c *Client) Stats() Stats { return c.tr.Stats() }
 
+// Pause is the client's 429 pause, for another client of the same API under
+// the same token (the Vendor Portal submit) to share.
+func (c *Client) Pause() *Pause { return c.tr.pause() }
+
 // Godo exposes the underlying client for rare calls (reap, submit).
 func (c *Client) Godo() *godo.Client { return c.godo }
 
@@ -109,28 +125,23 @@ func (c *Client) logf(format string, args ...any) {
 	}
 }
 
+// poll is a wait whose change usually comes after expect (0: no hint).
 func (c *Client) poll(expect time.Duration) Poll {
-	return pollFor(expect, c.o.PollTick, c.tr.TimeScale(), c.tr.Pace, c.o.Timing)
+	return Poll{Expect: expect, Floor: c.o.PollTick, Fixed: c.o.FixedPoll, Pace: c.tr.Pace, Rec: c.o.Timing, Clock: c.o.Clock}
 }
 
-// pollFor shapes a poll for an API whose clock runs scale times DigitalOcean's
-// (1 for the real API). The local cloud advertises a faster clock in the
-// X-Local-Cloud-Time-Scale header: every expectation shrinks with it, and so
-// do the tick and the longest interval, within floors that keep a fast local
-// cloud from being polled in a busy loop. At scale 1 (the real API, or the
-// local cloud with realistic timings) the poll is exactly the real one.
-func pollFor(expect, tick time.Duration, scale float64, pace func() time.Duration, rec *timing.Recorder) Poll {
-	p := Poll{Expect: expect, Tick: tick, Pace: pace, Rec: rec}
-	if scale <= 0 || scale >= 1 {
-		return p
+func (c *Client) clock() Clock {
+	if c.o.Clock == nil {
+		return realClock{}
 	}
-	if p.Tick <= 0 {
-		p.Tick = time.Second
-	}
-	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
-	p.Expect = scaled(p.Expect)
-	p.Tick = max(scaled(p.Tick), 200*time.Millisecond)
-	p.Max = max(scaled(15*time.Second), 2*time.Second)
+	return c.o.Clock
+}
+
+// pollNow is a wait whose change has probably happened already: the first
+// look is at once.
+func (c *Client) pollNow() Poll {
+	p := c.poll(0)
+	p.AtOnce = true
 	return p
 }
 
@@ -138,7 +149,6 @@ func pollFor(expect, tick time.Duration, scale float64, pace func() time.Duratio
 type APIError struct {
 	Op      string
 	Status  int
-	ID      string
 	Message string
 	Hint    string
 }
@@ -158,7 +168,7 @@ func wrap(op string, err error) error {
 	}
 	var er *godo.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
-		ae := &APIError{Op: op, Status: er.Response.StatusCode, ID: errID(er), Message: er.Message}
+		ae := &APIError{Op: op, Status: er.Response.StatusCode, Message: er.Message}
 		switch ae.Status {
 		case http.StatusUnauthorized:
 			ae.Hint = "the API token was rejected; check that it is valid and has write scope"
@@ -170,11 +180,6 @@ func wrap(op string, err error) error {
 		return ae
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-func errID(er *godo.ErrorResponse) string {
-	// godo has no field for the "id" of the error body; the message is enough.
-	return ""
 }
 
 // StatusOf returns the HTTP status of an API error, or 0.
@@ -263,6 +268,13 @@ func (c *Client) CheckPlacement(ctx context.Context, region, size, image string,
 	}
 	if img != nil && sz != nil && img.MinDiskSize > sz.Disk {
 		problems = append(problems, fmt.Sprintf("size %q has a %d GB disk but image %q needs at least %d GB: pick a size with a larger disk", size, sz.Disk, image, img.MinDiskSize))
+	}
+	if img != nil && img.Public && len(img.Regions) == 0 {
+		why := ""
+		if img.ErrorMessage != "" {
+			why = " (" + img.ErrorMessage + ")"
+		}
+		problems = append(problems, fmt.Sprintf("image %q is not available in any region%s: pick another image", image, why))
 	}
 	if img != nil && reg != nil && len(img.Regions) > 0 && !slices.Contains(img.Regions, region) {
 		problems = append(problems, fmt.Sprintf("image %q is not available in region %q (it is in %s)", image, region, strings.Join(img.Regions, ", ")))

@@ -219,24 +219,3 @@ func TestPaceSlowsDownNearTheLimit(t *testing.T) {
 		t.Fatalf("pace with 20 left for an hour = %s, want >= 5m", p)
 	}
 }
-
-func TestPollSchedule(t *testing.T) {
-	// With an expectation of 1s the first look is at 600ms and the poller
-	// tightens towards the expectation: few requests, a short noticing delay.
-	var looks []time.Duration
-	start := time.Now()
-	done := start.Add(time.Second)
-	err := Poll{Expect: time.Second, Tick: 100 * time.Millisecond}.Until(context.Background(), func(context.Context) (bool, error) {
-		looks = append(looks, time.Since(start))
-		return time.Now().After(done), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if looks[0] < 550*time.Millisecond {
-		t.Fatalf("first look at %s, want about 600ms", looks[0])
-	}
-	if len(looks) > 8 {
-		t.Fatalf("%d looks for a 1s wait: %v", len(looks), looks)
-	}
-}

@@ -1,8 +1,8 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,39 +11,46 @@ import (
 
 	"github.com/digitalocean/godo"
 	"github.com/hashicorp/go-multierror"
+	"github.com/mp-image-action/mp-image-action/internal/retry"
 )
 
 // retryAmbiguous runs a non-idempotent create. After an ambiguous failure it
-// asks adopt whether the create took effect anyway before trying again.
+// asks adopt whether the create took effect anyway (asking again while the
+// lookup itself fails transiently) before trying again.
 func (c *Client) retryAmbiguous(ctx context.Context, what string, create func() error, adopt func() (bool, error)) error {
 	const attempts = 6
-	var err error
-	for i := 0; i < attempts; i++ {
-		err = create()
+	n, err := retry.Do(ctx, attempts, c.tr.backoff(), func(int) error {
+		err := create()
 		if err == nil || !isTransient(err) {
 			return err
 		}
 		c.logf("%s: %v; checking whether it was created anyway", what, err)
-		for {
+		var adopted bool
+		_, aerr := retry.Do(ctx, 0, c.tr.backoff(), func(int) error {
 			ok, aerr := adopt()
-			if aerr == nil {
-				if ok {
-					return nil
-				}
-				break
+			if aerr != nil && isTransient(aerr) {
+				return retry.Again(aerr, 0)
 			}
-			if !isTransient(aerr) && ctx.Err() == nil {
-				return fmt.Errorf("%s: %v; and looking it up failed: %w", what, err, aerr)
-			}
-			if serr := sleepCtx(ctx, c.tr.backoff(i)); serr != nil {
-				return serr
-			}
+			adopted = ok
+			return aerr
+		}, nil)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case aerr != nil:
+			return fmt.Errorf("%s: %v; and looking it up failed: %w", what, err, aerr)
+		case adopted:
+			return nil
 		}
-		if serr := sleepCtx(ctx, c.tr.backoff(i)); serr != nil {
-			return serr
-		}
+		return retry.Again(err, 0)
+	}, nil)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case isTransient(err) && n >= attempts:
+		return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempts, err)
 	}
-	return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempts, err)
+	return err
 }
 
 // CreateKey registers a public key on the account. A retried create that
@@ -78,13 +85,27 @@ func (c *Client) CreateKey(ctx context.Context, name, publicKey, fingerprint str
 	return key, wrap("creating the temporary SSH key", err)
 }
 
-// DeleteKey deletes a key; a key already gone is not an error.
+// DeleteKey deletes a key and checks it is gone; a key already gone is not
+// an error.
 func (c *Client) DeleteKey(ctx context.Context, id int) error {
+	if err := c.SendDeleteKey(ctx, id); err != nil {
+		return err
+	}
+	return c.VerifyKeyGone(ctx, id)
+}
+
+// SendDeleteKey asks for a key's deletion; a key already gone is not an error.
+func (c *Client) SendDeleteKey(ctx context.Context, id int) error {
 	_, err := c.godo.Keys.DeleteByID(ctx, id)
 	if err != nil && !isNotFound(err) {
 		return wrap(fmt.Sprintf("deleting SSH key %d", id), err)
 	}
-	_, _, err = c.godo.Keys.GetByID(ctx, id)
+	return nil
+}
+
+// VerifyKeyGone checks that the API no longer has the key.
+func (c *Client) VerifyKeyGone(ctx context.Context, id int) error {
+	_, _, err := c.godo.Keys.GetByID(ctx, id)
 	if err == nil {
 		return fmt.Errorf("SSH key %d still exists after delete", id)
 	}
@@ -153,23 +174,10 @@ func (c *Client) DropletsNamed(ctx context.Context, tag, name string) ([]godo.Dr
 
 // DropletsByTag lists every droplet carrying tag.
 func (c *Client) DropletsByTag(ctx context.Context, tag string) ([]godo.Droplet, error) {
-	var all []godo.Droplet
-	opt := &godo.ListOptions{PerPage: 200}
-	for {
-		ds, resp, err := c.godo.Droplets.ListByTag(ctx, tag, opt)
-		if err != nil {
-			return nil, wrap("listing droplets tagged "+tag, err)
-		}
-		all = append(all, ds...)
-		if resp == nil || resp.Links == nil || resp.Links.IsLastPage() {
-			return all, nil
-		}
-		page, err := resp.Links.CurrentPage()
-		if err != nil {
-			return all, nil
-		}
-		opt.Page = page + 1
-	}
+	ds, err := All(ctx, func(o *godo.ListOptions) ([]godo.Droplet, *godo.Response, error) {
+		return c.godo.Droplets.ListByTag(ctx, tag, o)
+	})
+	return ds, wrap("listing droplets tagged "+tag, err)
 }
 
 // Droplet gets a droplet.
@@ -178,10 +186,21 @@ func (c *Client) Droplet(ctx context.Context, id int) (*godo.Droplet, error) {
 	return d, wrap(fmt.Sprintf("getting droplet %d", id), err)
 }
 
-// WaitActive waits until the droplet is active with a public IPv4.
+// WaitActive waits until the droplet is active with a public IPv4. The
+// previous droplet's boot time (the build droplet's, for the boot test's) is
+// the hint for this one; before any, ExpectActive.
 func (c *Client) WaitActive(ctx context.Context, id int) (*godo.Droplet, error) {
 	var d *godo.Droplet
-	err := c.poll(c.o.ExpectActive).Until(ctx, func(ctx context.Context) (bool, error) {
+	clk := c.clock()
+	start := clk.Now()
+	c.mu.Lock()
+	expect := cmp.Or(c.boot, c.o.ExpectActive)
+	c.mu.Unlock()
+	// The boot ended between the last look that missed it and the one that
+	// saw it: the middle is the best guess for the next droplet.
+	var missed, saw time.Duration
+	err := c.poll(expect).Until(ctx, func(ctx context.Context) (bool, error) {
+		missed, saw = saw, clk.Now().Sub(start)
 		var err error
 		d, err = c.Droplet(ctx, id)
 		if err != nil {
@@ -201,6 +220,9 @@ func (c *Client) WaitActive(ctx context.Context, id int) (*godo.Droplet, error) 
 		}
 		return d, fmt.Errorf("waiting for droplet %d to become active (last status %q): %w", id, status, err)
 	}
+	c.mu.Lock()
+	c.boot = (missed + saw) / 2
+	c.mu.Unlock()
 	return d, nil
 }
 
@@ -321,7 +343,7 @@ func (c *Client) Shutdown(ctx context.Context, id int, grace time.Duration) (fel
 	_, werr := c.WaitAction(gctx, a, c.o.ExpectShutdown)
 	if werr == nil {
 		// The action completing means the droplet is off: look at once.
-		werr = c.waitStatus(gctx, id, "off", 0)
+		werr = c.waitStatus(gctx, id, "off", c.pollNow())
 	}
 	cancel()
 	if werr == nil {
@@ -338,17 +360,24 @@ func (c *Client) Shutdown(ctx context.Context, id int, grace time.Duration) (fel
 	if _, err := c.WaitAction(ctx, a, 5*time.Second); err != nil {
 		return true, err
 	}
-	return true, c.waitStatus(ctx, id, "off", time.Second)
+	return true, c.waitStatus(ctx, id, "off", c.pollNow())
 }
 
-func (c *Client) waitStatus(ctx context.Context, id int, status string, expect time.Duration) error {
-	return c.poll(expect).Until(ctx, func(ctx context.Context) (bool, error) {
+func (c *Client) waitStatus(ctx context.Context, id int, status string, p Poll) error {
+	return p.Until(ctx, func(ctx context.Context) (bool, error) {
 		d, err := c.Droplet(ctx, id)
 		if err != nil {
 			return false, err
 		}
 		return d.Status == status, nil
 	})
+}
+
+// SnapshotEstimate is a hint for how long a snapshot of a droplet with used
+// bytes on its disk takes: a minute plus 20 s per GB, the local cloud's model
+// too. Only a hint: a wrong one costs one request (see Poll).
+func SnapshotEstimate(used int64) time.Duration {
+	return time.Minute + time.Duration(float64(20*time.Second)*float64(used)/(1<<30))
 }
 
 // Snapshot takes a snapshot of the (powered-off) droplet and returns its
@@ -362,11 +391,20 @@ func (c *Client) Snapshot(ctx context.Context, id int, name string, expect time.
 	if err != nil {
 		return nil, err
 	}
+	return c.FinishSnapshot(ctx, id, a, name, expect)
+}
+
+// FinishSnapshot waits for a snapshot action started on droplet id and
+// returns the image it made, found by its unique name.
+func (c *Client) FinishSnapshot(ctx context.Context, id int, a *godo.Action, name string, expect time.Duration) (*godo.Image, error) {
+	if expect == 0 {
+		expect = c.o.ExpectSnapshot
+	}
 	if _, err := c.WaitAction(ctx, a, expect); err != nil {
 		return nil, fmt.Errorf("snapshot action %d: %w", a.ID, err)
 	}
 	var img *godo.Image
-	err = c.poll(0).Until(ctx, func(ctx context.Context) (bool, error) {
+	err := c.pollNow().Until(ctx, func(ctx context.Context) (bool, error) {
 		imgs, _, err := c.godo.Droplets.Snapshots(ctx, id, &godo.ListOptions{PerPage: 200})
 		if err != nil {
 			return false, wrap("listing the droplet's snapshots", err)
@@ -387,17 +425,48 @@ func (c *Client) Snapshot(ctx context.Context, id int, name string, expect time.
 
 // DeleteDroplet deletes a droplet and waits until the API no longer has it.
 func (c *Client) DeleteDroplet(ctx context.Context, id int) error {
+	if err := c.SendDeleteDroplet(ctx, id); err != nil {
+		return err
+	}
+	return c.WaitDropletGone(ctx, id)
+}
+
+// SendDeleteDroplet asks for a droplet's deletion without waiting for it; a
+// droplet already gone is not an error.
+func (c *Client) SendDeleteDroplet(ctx context.Context, id int) error {
 	_, err := c.godo.Droplets.Delete(ctx, id)
 	if err != nil && !isNotFound(err) {
 		return wrap(fmt.Sprintf("deleting droplet %d", id), err)
 	}
-	return c.poll(time.Second).Until(ctx, func(ctx context.Context) (bool, error) {
+	return nil
+}
+
+// WaitDropletGone waits until the API no longer has the droplet.
+func (c *Client) WaitDropletGone(ctx context.Context, id int) error {
+	return c.pollNow().Until(ctx, func(ctx context.Context) (bool, error) {
 		_, _, err := c.godo.Droplets.Get(ctx, id)
 		if isNotFound(err) {
 			return true, nil
 		}
 		return false, wrap(fmt.Sprintf("verifying droplet %d is gone", id), err)
 	})
+}
+
+// SnapshotsNamed lists the account's snapshots named name created at or
+// after since (the API's clock), over every page.
+func (c *Client) SnapshotsNamed(ctx context.Context, name string, since time.Time) ([]godo.Image, error) {
+	imgs, err := All(ctx, func(o *godo.ListOptions) ([]godo.Image, *godo.Response, error) { return c.godo.Images.ListUser(ctx, o) })
+	if err != nil {
+		return nil, wrap("listing snapshots", err)
+	}
+	var out []godo.Image
+	for _, im := range imgs {
+		t, terr := time.Parse(time.RFC3339, im.Created)
+		if im.Name == name && (terr != nil || !t.Before(since)) {
+			out = append(out, im)
+		}
+	}
+	return out, nil
 }
 
 // DeleteImage deletes a snapshot image; one already gone is not an error.
@@ -462,8 +531,17 @@ func (c *Client) transferOne(ctx context.Context, imageID int, region string) er
 // 404) is created and the tagging tried once more; tags that exist, such as
 // the run tag the droplet's create made, cost one request each.
 func (c *Client) TagImage(ctx context.Context, imageID int, tags []string) error {
+	return c.tag(ctx, godo.Resource{ID: fmt.Sprint(imageID), Type: godo.ImageResourceType}, fmt.Sprintf("snapshot %d", imageID), tags)
+}
+
+// TagDroplet adds tags to a droplet, creating missing tags.
+func (c *Client) TagDroplet(ctx context.Context, dropletID int, tags []string) error {
+	return c.tag(ctx, godo.Resource{ID: fmt.Sprint(dropletID), Type: godo.DropletResourceType}, fmt.Sprintf("droplet %d", dropletID), tags)
+}
+
+func (c *Client) tag(ctx context.Context, res godo.Resource, what string, tags []string) error {
 	var errs *multierror.Error
-	req := &godo.TagResourcesRequest{Resources: []godo.Resource{{ID: fmt.Sprint(imageID), Type: godo.ImageResourceType}}}
+	req := &godo.TagResourcesRequest{Resources: []godo.Resource{res}}
 	for _, t := range tags {
 		_, err := c.godo.Tags.TagResources(ctx, t, req)
 		if isNotFound(err) {
@@ -474,35 +552,25 @@ func (c *Client) TagImage(ctx context.Context, imageID int, tags []string) error
 			_, err = c.godo.Tags.TagResources(ctx, t, req)
 		}
 		if err != nil {
-			errs = multierror.Append(errs, wrap(fmt.Sprintf("tagging snapshot %d with %s", imageID, t), err))
+			errs = multierror.Append(errs, wrap(fmt.Sprintf("tagging %s with %s", what, t), err))
 		}
 	}
 	return errs.ErrorOrNil()
 }
 
 // FindDropletByIP finds the droplet whose public IPv4 is ip (for --host builds
-// that snapshot an existing droplet).
+// that snapshot an existing droplet); nil when no droplet has it.
 func (c *Client) FindDropletByIP(ctx context.Context, ip string) (*godo.Droplet, error) {
-	opt := &godo.ListOptions{PerPage: 200}
-	for {
-		ds, resp, err := c.godo.Droplets.List(ctx, opt)
-		if err != nil {
-			return nil, wrap("listing droplets", err)
-		}
-		for i := range ds {
-			if pub, _ := ds[i].PublicIPv4(); pub == ip {
-				return &ds[i], nil
-			}
-		}
-		if resp == nil || resp.Links == nil || resp.Links.IsLastPage() {
-			return nil, fmt.Errorf("no droplet on this account has the public address %s", ip)
-		}
-		page, err := resp.Links.CurrentPage()
-		if err != nil {
-			return nil, errors.New("paging droplets: " + err.Error())
-		}
-		opt.Page = page + 1
+	ds, err := All(ctx, func(o *godo.ListOptions) ([]godo.Droplet, *godo.Response, error) { return c.godo.Droplets.List(ctx, o) })
+	if err != nil {
+		return nil, wrap("listing droplets", err)
 	}
+	for i := range ds {
+		if pub, _ := ds[i].PublicIPv4(); pub == ip {
+			return &ds[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // UntagImage removes a tag from a snapshot; a tag already gone is fine.

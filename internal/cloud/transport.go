@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,15 +12,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mp-image-action/mp-image-action/internal/retry"
 	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // Transport retries what is safe to retry and remembers the API's rate-limit
 // budget so that pollers can slow down before a 429 happens.
 //
-// Idempotent requests (GET, HEAD, PUT, DELETE, PATCH) are retried on network
-// errors, slow answers (AttemptTimeout), 429 and 5xx, with exponential backoff
-// and full jitter, honouring Retry-After. A POST is retried only when the
+// It is the one HTTP retry layer: the API client and the Vendor Portal client
+// both send through one. Idempotent requests (GET, HEAD, PUT, DELETE, PATCH)
+// are retried on network errors, slow answers (AttemptTimeout), 429 and 5xx,
+// with retry.Backoff, honouring Retry-After. A POST is retried only when the
 // server certainly did not act on it (429, or the connection was refused);
 // any other failure of a POST is ambiguous and comes back as *TransientError,
 // so the caller can look for what the request may have created before trying
@@ -33,17 +34,53 @@ type Transport struct {
 	MinBackoff     time.Duration // default 500ms
 	MaxBackoff     time.Duration // default 30s
 	Logf           func(format string, args ...any)
-	Timing         *timing.Recorder // records each request, retries included, as API time
+	// Notify, when set, words the line about a retry instead of Logf (the
+	// Vendor Portal's "attempt N of M failed").
+	Notify func(req *http.Request, attempt, of int, err error, wait time.Duration)
+	Timing *timing.Recorder // records each request, retries included, as API time
+	// Pause, when set, is the 429 pause shared with other transports to the
+	// same API under the same token (the build's and its Vendor Portal
+	// submit's); nil: the transport's own.
+	Pause *Pause
 
-	mu         sync.Mutex
-	scale      float64 // X-Local-Cloud-Time-Scale of the last answer; 0: none
-	requests   int
-	retries    int
-	limited    int // 429 answers seen
-	limit      int
-	remaining  int
-	reset      time.Time
-	pauseUntil time.Time // after a 429, every request waits for Retry-After
+	own       Pause
+	mu        sync.Mutex
+	requests  int
+	retries   int
+	limited   int // 429 answers seen
+	limit     int
+	remaining int
+	reset     time.Time
+}
+
+// Pause is the time until which, after a 429, every request through the
+// transports sharing it waits (Retry-After).
+type Pause struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// extend makes the pause last at least until.
+func (p *Pause) extend(until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until.After(p.until) {
+		p.until = until
+	}
+}
+
+// left is how long the pause still lasts.
+func (p *Pause) left() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Until(p.until)
+}
+
+func (t *Transport) pause() *Pause {
+	if t.Pause != nil {
+		return t.Pause
+	}
+	return &t.own
 }
 
 // TransientError is a failure that may succeed when tried again. For a POST
@@ -52,6 +89,8 @@ type TransientError struct {
 	Method, Path string
 	Status       int // 0 for network errors
 	Err          error
+	Attempts     int            // made before giving up (0: the request was not retried)
+	Resp         *http.Response // the last answer (body readable), when there was one
 }
 
 func (e *TransientError) Error() string {
@@ -128,58 +167,67 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	defer t.Timing.Since(timing.API, time.Now())
-	var lastErr error
-	for attempt := 0; attempt < attempts; attempt++ {
+	var resp *http.Response
+	var last error
+	n, err := retry.Do(ctx, attempts, t.backoff(), func(attempt int) error {
 		if err := t.waitPause(ctx); err != nil {
-			return nil, err
+			return err
 		}
-		if attempt > 0 {
+		if attempt > 1 {
+			if req.Body != nil && req.GetBody == nil {
+				return last // cannot replay the body
+			}
+			if req.GetBody != nil {
+				body, gerr := req.GetBody()
+				if gerr != nil {
+					return last
+				}
+				req = req.Clone(ctx)
+				req.Body = body
+			}
 			t.mu.Lock()
 			t.retries++
 			t.mu.Unlock()
 		}
-		resp, err := t.once(base, req)
+		r, err := t.once(base, req)
 		if ctx.Err() != nil {
-			if resp != nil {
-				resp.Body.Close()
+			if r != nil {
+				r.Body.Close()
 			}
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		retry, wait, terr := t.classify(req, resp, err)
-		if !retry {
+		again, wait, terr := t.classify(req, r, err)
+		if !again {
 			if terr != nil {
-				return nil, terr
+				return terr
 			}
-			return resp, nil
+			resp = r
+			return nil
 		}
-		lastErr = terr
-		if resp != nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
+		terr.Resp = r // kept for the caller if this was the last attempt
+		last = terr
+		return retry.Again(terr, wait)
+	}, func(attempt int, err error, wait time.Duration) {
+		if t.Notify != nil {
+			t.Notify(req, attempt, attempts, err, wait)
+			return
 		}
-		if attempt == attempts-1 {
-			break
-		}
-		if req.Body != nil && req.GetBody == nil {
-			break // cannot replay the body
-		}
-		if req.GetBody != nil {
-			body, gerr := req.GetBody()
-			if gerr != nil {
-				break
-			}
-			req = req.Clone(ctx)
-			req.Body = body
-		}
-		if wait <= 0 {
-			wait = t.backoff(attempt)
-		}
-		t.logf("API %s %s: %v; retrying in %s", req.Method, req.URL.Path, terr, wait.Round(time.Millisecond))
-		if err := sleepCtx(ctx, wait); err != nil {
-			return nil, err
-		}
+		t.logf("API %s %s: %v; retrying in %s", req.Method, req.URL.Path, err, wait.Round(time.Millisecond))
+	})
+	if resp != nil {
+		return resp, nil
 	}
-	return nil, lastErr
+	if ctx.Err() != nil {
+		if last != nil {
+			return nil, fmt.Errorf("%w (last answer: %v)", ctx.Err(), last)
+		}
+		return nil, ctx.Err()
+	}
+	var te *TransientError
+	if errors.As(err, &te) && n > 1 {
+		te.Attempts = n
+	}
+	return nil, err
 }
 
 // once sends one attempt under its own deadline, so a slow answer is a
@@ -214,7 +262,7 @@ func (t *Transport) once(base http.RoundTripper, req *http.Request) (*http.Respo
 
 // classify decides whether an attempt is retried, how long to wait first, and
 // what error describes it.
-func (t *Transport) classify(req *http.Request, resp *http.Response, err error) (retry bool, wait time.Duration, terr error) {
+func (t *Transport) classify(req *http.Request, resp *http.Response, err error) (again bool, wait time.Duration, terr *TransientError) {
 	path := req.URL.Path
 	if err != nil {
 		te := &TransientError{Method: req.Method, Path: path, Err: err}
@@ -225,22 +273,20 @@ func (t *Transport) classify(req *http.Request, resp *http.Response, err error) 
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		wait = retryAfter(resp)
+		wait = retry.After(resp.Header.Get("Retry-After"))
 		if wait <= 0 {
-			wait = t.backoff(2)
+			wait = t.backoff().Delay(2)
 		}
 		t.mu.Lock()
 		t.limited++
-		if until := time.Now().Add(wait); until.After(t.pauseUntil) {
-			t.pauseUntil = until
-		}
 		t.mu.Unlock()
+		t.pause().extend(time.Now().Add(wait))
 		// Rejected before processing: safe for every method.
 		return true, wait, &TransientError{Method: req.Method, Path: path, Status: resp.StatusCode}
 	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 		te := &TransientError{Method: req.Method, Path: path, Status: resp.StatusCode}
 		if idempotent(req.Method) {
-			return true, retryAfter(resp), te
+			return true, retry.After(resp.Header.Get("Retry-After")), te
 		}
 		return false, 0, te
 	}
@@ -256,52 +302,26 @@ func notSent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-func (t *Transport) backoff(attempt int) time.Duration {
-	lo, hi := t.MinBackoff, t.MaxBackoff
-	if lo <= 0 {
-		lo = 500 * time.Millisecond
+func (t *Transport) backoff() retry.Backoff {
+	b := retry.Backoff{Min: t.MinBackoff, Max: t.MaxBackoff}
+	if b.Min <= 0 {
+		b.Min = 500 * time.Millisecond
 	}
-	if hi <= 0 {
-		hi = 30 * time.Second
+	if b.Max <= 0 {
+		b.Max = 30 * time.Second
 	}
-	d := lo << min(attempt, 16)
-	if d > hi || d <= 0 {
-		d = hi
-	}
-	// Full jitter: concurrent builds that failed together do not retry together.
-	return d/2 + rand.N(d/2+1)
+	return b
 }
 
 func (t *Transport) waitPause(ctx context.Context) error {
-	t.mu.Lock()
-	until := t.pauseUntil
-	t.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		return sleepCtx(ctx, d)
+	if d := t.pause().left(); d > 0 {
+		return retry.Sleep(ctx, d)
 	}
 	return nil
 }
 
-// TimeScaleHeader is how the local cloud tells clients that its clock runs
-// faster than DigitalOcean's (e.g. "0.01"); the real API never sends it.
-const TimeScaleHeader = "X-Local-Cloud-Time-Scale"
-
-// TimeScale is the clock scale the API advertised, 0 when it advertised none.
-func (t *Transport) TimeScale() float64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.scale
-}
-
 func (t *Transport) noteRate(resp *http.Response) {
 	h := resp.Header
-	if v := h.Get(TimeScaleHeader); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
-			t.mu.Lock()
-			t.scale = f
-			t.mu.Unlock()
-		}
-	}
 	limit, err1 := strconv.Atoi(h.Get("RateLimit-Limit"))
 	remaining, err2 := strconv.Atoi(h.Get("RateLimit-Remaining"))
 	reset, err3 := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
@@ -313,33 +333,5 @@ func (t *Transport) noteRate(resp *http.Response) {
 	t.limit, t.remaining = limit, remaining
 	if err3 == nil {
 		t.reset = time.Unix(reset, 0)
-	}
-}
-
-func retryAfter(resp *http.Response) time.Duration {
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second))
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return time.Until(at)
-	}
-	return 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-tm.C:
-		return nil
 	}
 }

@@ -11,6 +11,10 @@ const (
 	ModeBuildBase  = "build_base"  // provision only: for PR dry-runs and looking around
 )
 
+// AptUpgradeAuto runs the tool's apt step unless a Packer template upgrades
+// the packages itself.
+const AptUpgradeAuto = "auto"
+
 // Config is everything a build knows before it starts.
 type Config struct {
 	Token  string // DigitalOcean API token (never printed)
@@ -32,7 +36,15 @@ type Config struct {
 	Size   string
 
 	APTPackages []string
+	AptUpgrade  string            // auto | true | false: the tool's own apt update and full-upgrade
 	Env         map[string]string // environment for scripts (KEY=VALUE)
+	// SecretEnv names environment variables whose values reach scripts
+	// through a file only, never a command line; SecretEnvValues holds them.
+	SecretEnv       []string
+	SecretEnvValues map[string]string `config:"derived"` // read from the environment by ResolveSecretEnv
+	// Explicit holds the options the user set (flag or environment), so a
+	// Packer template's builder settings fill only the others.
+	Explicit map[string]bool `config:"derived"`
 
 	SnapshotName    string // template: {{date}}, {{time}}, {{run_id}}, {{timestamp}}
 	SnapshotRegions []string
@@ -56,6 +68,11 @@ type Config struct {
 	Manifest   string // path of the JSON manifest
 	Report     string // path of the JSON validation report
 	DotenvFile string // GitLab: write SNAPSHOT_ID=... here
+	SBOM       string // path of the CycloneDX SBOM of the image
+	Provenance string // path of the in-toto SLSA provenance statement
+	LogFile    string // the transcript ("" : a new file in the temporary directory)
+	Progress   string // auto | tty | plain
+	Quiet      bool   // warnings, failures and results only
 
 	// Vendor Portal submission after a successful build_image.
 	SubmitAppID     string
@@ -64,11 +81,43 @@ type Config struct {
 	SubmitOSVersion string
 	SubmitSoftware  []string // name[=version] entries
 
+	// mp-image freshness (the action's command input picks it).
+	Command           string // build (default) or freshness
+	FreshnessSnapshot string // the listed image's snapshot ID
+
 	Timeouts Timeouts
+	// PollInterval polls the API at a fixed interval (0: the adaptive schedule).
+	PollInterval time.Duration
 
 	// Local cloud settings when Cloud == "local".
 	LocalCacheDir string
 	LocalStateDir string
+
+	Sub Sub // what only the other subcommands read
+
+	// Given names the options a flag or the environment set (the rest
+	// have their default), for settings where "left out" means something.
+	Given map[string]bool
+}
+
+// Sub holds the options of the subcommands other than build and plan that
+// the build does not have (see CommandOptions).
+type Sub struct {
+	HostKey       string // validate: the host key to expect, an authorized_keys line
+	SkipAptUpdate bool   // validate
+	LintFailOn    string // lint: error | warning | info | never
+	NoShellcheck  bool   // lint
+
+	OlderThan time.Duration // reap
+	Tag       string
+	Yes       bool
+
+	AppID     string // submit
+	ImageID   int
+	Version   string
+	Reason    string
+	OSVersion string
+	Software  []string
 }
 
 // Timeouts bound every wait of a build.

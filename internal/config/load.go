@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 )
 
 // Load builds a Config from defaults, environment and command-line flags.
@@ -16,12 +18,17 @@ import (
 // callers never depend on the process environment. It returns the positional
 // arguments left after the flags. -h/--help gives flag.ErrHelp.
 func Load(args []string, getenv func(string) string) (*Config, []string, error) {
+	return load(Options(), args, getenv)
+}
+
+// load reads opts alone: the build's table, or a subcommand's (LoadCommand).
+func load(opts []Option, args []string, getenv func(string) string) (*Config, []string, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	c := &Config{}
+	c := &Config{Given: map[string]bool{}}
 	var errs []error
-	for _, o := range Options() {
+	for _, o := range opts {
 		if err := o.Set(c, o.Default); err != nil {
 			// A bad default is a bug in the table, not in the user's input.
 			panic(fmt.Sprintf("config: default of %s: %v", o.Name, err))
@@ -30,14 +37,16 @@ func Load(args []string, getenv func(string) string) (*Config, []string, error) 
 		if name == "" {
 			continue
 		}
+		c.explicit(o.Name)
 		if err := o.Set(c, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s (from %s): %w", o.Name, name, unwrapName(err, o.Name)))
 		}
+		c.Given[o.Name] = true
 	}
 
 	fs := flag.NewFlagSet("mp-image", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the caller prints Usage and the error itself
-	for _, o := range Options() {
+	for _, o := range opts {
 		fs.Var(&flagValue{opt: o, cfg: c}, o.Flag(), o.Help)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -47,8 +56,9 @@ func Load(args []string, getenv func(string) string) (*Config, []string, error) 
 		errs = append(errs, fmt.Errorf("%w (run with --help for the list of options)", err))
 	}
 	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+		return nil, nil, errlist.Join(errs...)
 	}
+	fs.Visit(func(f *flag.Flag) { c.Given[f.Name] = true })
 	return c, fs.Args(), nil
 }
 
@@ -99,8 +109,9 @@ func (f *flagValue) String() string {
 }
 
 func (f *flagValue) Set(v string) error {
+	f.cfg.explicit(f.opt.Name)
 	switch f.opt.Kind {
-	case KindList:
+	case KindList, KindLines:
 		f.seen = append(f.seen, v)
 		return unwrapName(f.opt.Set(f.cfg, strings.Join(f.seen, "\n")), f.opt.Name)
 	case KindMap:
@@ -119,14 +130,19 @@ func (f *flagValue) Set(v string) error {
 func (f *flagValue) IsBoolFlag() bool { return f.opt.Kind == KindBool }
 
 // Usage writes --help: every option with its flag, environment names, default and help.
-func Usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: mp-image build [options]")
+func Usage(w io.Writer) { usage(w, "build", "", Options()) }
+
+func usage(w io.Writer, cmd, about string, opts []Option) {
+	fmt.Fprintf(w, "Usage: mp-image %s [options]\n", cmd)
+	if about != "" {
+		fmt.Fprintln(w, about)
+	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every option is also read from the environment, highest precedence first:")
 	fmt.Fprintln(w, "flag, INPUT_<NAME> (GitHub Actions), PLUGIN_<NAME> (Woodpecker/Drone), the listed aliases.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Options:")
-	for _, o := range Options() {
+	for _, o := range opts {
 		arg := " " + strings.ToUpper(string(o.Kind))
 		if o.Kind == KindBool {
 			arg = ""
@@ -138,4 +154,11 @@ func Usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "        env: %s\n", strings.Join(o.EnvNames(), ", "))
 	}
+}
+
+func (c *Config) explicit(name string) {
+	if c.Explicit == nil {
+		c.Explicit = map[string]bool{}
+	}
+	c.Explicit[name] = true
 }

@@ -128,6 +128,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration flag", []string{"--timeout", "2 hours"}, nil, []string{"timeout", "Go syntax"}},
 		{"bad map", nil, map[string]string{"PLUGIN_ENV": "novalue"}, []string{"env", "PLUGIN_ENV", "KEY=VALUE"}},
 		{"unknown flag", []string{"--nope"}, nil, []string{"nope", "--help"}},
+		{"unknown progress", nil, map[string]string{"INPUT_PROGRESS": "fancy"}, []string{"progress", `"fancy" is unknown`, "auto, tty or plain"}},
 		{"all errors together", nil, map[string]string{"INPUT_KEEP-DROPLET": "maybe", "INPUT_TIMEOUT": "x"}, []string{"keep-droplet", "timeout"}},
 	}
 	for _, tt := range tests {
@@ -192,9 +193,9 @@ func TestTableIsWellFormed(t *testing.T) {
 		}
 	}
 	// Every field of Config is reachable from the table: a set value must change it.
-	for _, o := range Options() {
+	for _, o := range allOptions() {
 		var c Config
-		v := map[Kind]string{KindString: "x", KindBool: "true", KindList: "a,b", KindMap: "A=1", KindDuration: "7m"}[o.Kind]
+		v := sample(o)
 		if err := o.Set(&c, v); err != nil {
 			t.Fatalf("%s: %v", o.Name, err)
 		}
@@ -205,10 +206,9 @@ func TestTableIsWellFormed(t *testing.T) {
 }
 
 func TestEveryConfigFieldHasAnOption(t *testing.T) {
-	var c Config
-	for _, o := range Options() {
-		v := map[Kind]string{KindString: "x", KindBool: "true", KindList: "a", KindMap: "A=1", KindDuration: "7m"}[o.Kind]
-		if err := o.Set(&c, v); err != nil {
+	c := Config{Given: map[string]bool{"set by the loader": true}}
+	for _, o := range allOptions() {
+		if err := o.Set(&c, sample(o)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,10 +220,115 @@ func TestEveryConfigFieldHasAnOption(t *testing.T) {
 				walk(f, name+".")
 				continue
 			}
-			if f.IsZero() {
+			if f.IsZero() && v.Type().Field(i).Tag.Get("config") != "derived" {
 				t.Errorf("Config.%s has no option in the table", name)
 			}
 		}
 	}
 	walk(reflect.ValueOf(c), "")
+}
+
+// allOptions is the build's table and every subcommand's own options.
+func allOptions() []Option {
+	opts := Options()
+	for cmd := range commands {
+		own, _ := CommandOptions(cmd)
+		for _, o := range own {
+			if _, inTable := Lookup(o.Name); !inTable || o.Name == "fail-on" && cmd == "lint" {
+				opts = append(opts, o)
+			}
+		}
+	}
+	return opts
+}
+
+// sample is a value of o's kind that differs from the zero value.
+func sample(o Option) string {
+	switch o.Name { // one of a few values
+	case "fail-on":
+		return "never"
+	case "apt-upgrade":
+		return "false"
+	case "progress":
+		return "plain"
+	}
+	return map[Kind]string{KindString: "x", KindBool: "true", KindList: "a", KindLines: "a", KindMap: "A=1", KindDuration: "7m", KindInt: "7"}[o.Kind]
+}
+
+// TestCommandOptions: a subcommand's option that the build's table also has
+// is the same option (name, environment names, kind, check), only its help
+// may speak of the subcommand; --help lists every one; and fail-on is
+// checked in one place, the same for build and validate.
+func TestCommandOptions(t *testing.T) {
+	for cmd := range commands {
+		opts, ok := CommandOptions(cmd)
+		if !ok || len(opts) == 0 {
+			t.Fatalf("%s has no options", cmd)
+		}
+		seen := map[string]bool{}
+		var help bytes.Buffer
+		CommandUsage(cmd, &help)
+		for _, o := range opts {
+			if seen[o.Name] {
+				t.Errorf("%s: option %s twice", cmd, o.Name)
+			}
+			seen[o.Name] = true
+			if o.Help == "" || o.set == nil || o.Kind == "" {
+				t.Errorf("%s: %s lacks help, setter or kind", cmd, o.Name)
+			}
+			if err := o.Set(&Config{}, o.Default); err != nil {
+				t.Errorf("%s: default of %s does not parse: %v", cmd, o.Name, err)
+			}
+			if b, inTable := Lookup(o.Name); inTable && !(cmd == "lint" && o.Name == "fail-on") {
+				if !reflect.DeepEqual(b.EnvNames(), o.EnvNames()) || b.Kind != o.Kind || b.Default != o.Default || b.Secret != o.Secret {
+					t.Errorf("%s: --%s differs from the build's option of that name", cmd, o.Name)
+				}
+			}
+			if !strings.Contains(help.String(), "--"+o.Flag()) || !strings.Contains(help.String(), o.Help) {
+				t.Errorf("%s --help lacks --%s", cmd, o.Name)
+			}
+		}
+	}
+	_, _, errBuild := Load([]string{"--fail-on", "sometimes"}, nil)
+	_, _, errValidate := LoadCommand("validate", []string{"--fail-on", "sometimes"}, nil)
+	if errBuild == nil || errValidate == nil || errBuild.Error() != errValidate.Error() {
+		t.Errorf("fail-on checked differently:\nbuild:    %v\nvalidate: %v", errBuild, errValidate)
+	}
+	env := func(k string) string { return map[string]string{"INPUT_FAIL_ON": "sometimes"}[k] }
+	if _, _, err := LoadCommand("validate", nil, env); err == nil || !strings.Contains(err.Error(), "fail, warn or never") {
+		t.Errorf("fail-on from the environment: %v", err)
+	}
+	if _, _, err := LoadCommand("lint", []string{"--fail-on", "fail"}, nil); err == nil || !strings.Contains(err.Error(), "error, warning, info or never") {
+		t.Errorf("lint's fail-on took a validation verdict: %v", err)
+	}
+}
+
+// TestValidateSSHUser: validate reads the build's ssh-user (its old --user is gone).
+func TestValidateSSHUser(t *testing.T) {
+	c, _, err := LoadCommand("validate", []string{"--ssh-user", "admin"}, nil)
+	if err != nil || c.SSHUser != "admin" {
+		t.Fatalf("--ssh-user: %+v %v", c, err)
+	}
+	c, _, err = LoadCommand("validate", nil, func(k string) string { return map[string]string{"PLUGIN_SSH_USER": "deploy"}[k] })
+	if err != nil || c.SSHUser != "deploy" {
+		t.Fatalf("PLUGIN_SSH_USER: %v %v", c.SSHUser, err)
+	}
+	if _, _, err := LoadCommand("validate", []string{"--user", "admin"}, nil); err == nil {
+		t.Error("--user still accepted")
+	}
+}
+
+// TestGiven: submit tells a flag left out from one given as ”.
+func TestGiven(t *testing.T) {
+	c, _, err := LoadCommand("submit", []string{"--version", "", "--app-id", "a"}, func(k string) string {
+		return map[string]string{"PLUGIN_REASON": "fixes"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"version": true, "app-id": true, "reason": true, "os-version": false, "software": false} {
+		if c.Given[name] != want {
+			t.Errorf("Given[%s] = %v, want %v", name, c.Given[name], want)
+		}
+	}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,8 +16,10 @@ const (
 	KindString   Kind = "string"
 	KindBool     Kind = "bool"
 	KindList     Kind = "list"     // comma or newline separated
+	KindLines    Kind = "lines"    // one value per line (or per repeated flag), commas kept
 	KindMap      Kind = "map"      // KEY=VALUE lines, or comma separated when on one line
 	KindDuration Kind = "duration" // Go syntax: 90s, 20m, 2h
+	KindInt      Kind = "int"
 )
 
 // DefaultAPIURL is DigitalOcean's public API.
@@ -90,7 +94,7 @@ func Options() []Option {
 			func(c *Config) *string { return &c.Dir }),
 		str("packer-template", "", "Packer template (JSON or HCL2) to build instead of a recipe folder.",
 			func(c *Config) *string { return &c.PackerTemplate }),
-		list("var", "", "Packer variables as name=value, comma or newline separated.",
+		lines("var", "", "Packer variables as name=value: one per line, or one per --var (a value may hold commas, as with packer -var).",
 			func(c *Config) *[]string { return &c.PackerVars }),
 		list("var-file", "", "Packer variable files, comma or newline separated.",
 			func(c *Config) *[]string { return &c.PackerVarFiles }),
@@ -98,7 +102,7 @@ func Options() []Option {
 			func(c *Config) *string { return &c.TemplateBase }),
 		str("vendor", "", "Vendor name: first-login scripts are installed into /opt/<vendor>/.",
 			func(c *Config) *string { return &c.Vendor }),
-		str("ssh-user", "root", "User to connect as over SSH.",
+		str("ssh-user", "root", "User to connect as over SSH: root, the only one supported (the build does not use sudo); set here, it wins over a template's ssh_username.",
 			func(c *Config) *string { return &c.SSHUser }),
 		str("mode", ModeBuildImage, "build_image (provision, clean, validate, snapshot) or build_base (provision only, for dry runs).",
 			func(c *Config) *string { return &c.Mode }),
@@ -112,8 +116,12 @@ func Options() []Option {
 			func(c *Config) *string { return &c.Size }),
 		list("apt-packages", "", "Extra apt packages to install, comma or newline separated.",
 			func(c *Config) *[]string { return &c.APTPackages }),
+		str("apt-upgrade", "auto", "Run apt update and full-upgrade before provisioning: auto (yes, unless a Packer template upgrades itself), true or false.",
+			func(c *Config) *string { return &c.AptUpgrade }).oneOf(AptUpgradeAuto, "true", "false"),
 		mapping("env", "", "Environment for provisioning scripts: KEY=VALUE lines (or comma separated).",
 			func(c *Config) *map[string]string { return &c.Env }),
+		list("secret-env", "", "Names of environment variables (set from secrets) whose values reach scripts through a file deleted before they start, never a command line; masked like the token.",
+			func(c *Config) *[]string { return &c.SecretEnv }),
 
 		// The snapshot.
 		str("snapshot-name", DefaultSnapshotName, "Snapshot name template: {{date}}, {{time}}, {{timestamp}}, {{run_id}}.",
@@ -132,15 +140,15 @@ func Options() []Option {
 		// Behaviour.
 		boolean("keep-droplet", "false", "Keep the build droplet (build_base: its ID, IP, SSH command and key path are printed).",
 			func(c *Config) *bool { return &c.KeepDroplet }),
-		boolean("keep-snapshot-on-failure", "false", "Keep a snapshot made before a later step failed (default: delete it).",
+		boolean("keep-snapshot-on-failure", "false", "Keep a snapshot made before a later step failed (default: delete it). A snapshot that passed validation and failed only the boot test or the submission is kept either way, and reported.",
 			func(c *Config) *bool { return &c.KeepSnapshotOnFailure }),
 		str("fail-on", "fail", "Validation result that fails the build: fail, warn or never.",
-			func(c *Config) *string { return &c.FailOn }),
+			func(c *Config) *string { return &c.FailOn }).oneOf("fail", "warn", "never"),
 		boolean("secure-erase", "true", "Overwrite free disk space and logs during cleanup, as the Marketplace asks.",
 			func(c *Config) *bool { return &c.SecureErase }),
 		boolean("boot-test", "true", "Boot a droplet from the new snapshot and check it before reporting success.",
 			func(c *Config) *bool { return &c.BootTest }),
-		boolean("skip-cleanup", "false", "Packer templates: skip mp-image's cleanup and validation after the template's own.",
+		boolean("skip-cleanup", "false", "Packer templates: skip mp-image's cleanup and validation after the template's own (the search of the disk for the build's secrets still runs).",
 			func(c *Config) *bool { return &c.SkipCleanup }),
 
 		// An existing server instead of a new droplet.
@@ -158,6 +166,16 @@ func Options() []Option {
 			func(c *Config) *string { return &c.Report }),
 		str("dotenv", "", "Write SNAPSHOT_ID=... lines to this file (GitLab artifacts:reports:dotenv).",
 			func(c *Config) *string { return &c.DotenvFile }),
+		str("sbom", "", "Write the image's SBOM (installed packages as the snapshot holds them, CycloneDX 1.6 JSON) to this file.",
+			func(c *Config) *string { return &c.SBOM }),
+		str("provenance", "", "Write an unsigned in-toto SLSA v1 provenance statement about the manifest and the SBOM to this file.",
+			func(c *Config) *string { return &c.Provenance }),
+		str("log-file", "", "Write the whole transcript (every remote line, timestamped, redacted) here (default: a new file in the temporary directory; its path is printed).",
+			func(c *Config) *string { return &c.LogFile }),
+		str("progress", "auto", "How progress shows: tty (one live line per step), plain (one line per event, for CI logs) or auto (tty on a terminal).",
+			func(c *Config) *string { return &c.Progress }).oneOf("auto", "tty", "plain"),
+		boolean("quiet", "false", "Print only warnings, failures and the results (the log file still gets everything).",
+			func(c *Config) *bool { return &c.Quiet }),
 
 		// Vendor Portal submission after a successful build_image.
 		str("submit-app-id", "", "Vendor Portal app ID: submit the new snapshot as an update after build_image.",
@@ -170,6 +188,12 @@ func Options() []Option {
 			func(c *Config) *string { return &c.SubmitOSVersion }),
 		list("submit-software", "", "Included software as name[=version], comma or newline separated.",
 			func(c *Config) *[]string { return &c.SubmitSoftware }),
+
+		// mp-image freshness.
+		str("command", "build", "What the action runs: build, or freshness (should the snapshot in the snapshot input be rebuilt? outputs stale and reasons).",
+			func(c *Config) *string { return &c.Command }),
+		str("snapshot", "", "freshness: the ID of the listed image's snapshot to check.",
+			func(c *Config) *string { return &c.FreshnessSnapshot }),
 
 		// Timeouts.
 		duration("active-timeout", "5m", "Wait this long for the droplet to become active.",
@@ -186,8 +210,10 @@ func Options() []Option {
 			func(c *Config) *time.Duration { return &c.Timeouts.Snapshot }),
 		duration("transfer-timeout", "60m", "Wait this long for snapshot transfers to other regions.",
 			func(c *Config) *time.Duration { return &c.Timeouts.Transfer }),
-		duration("timeout", "2h", "Bound on the whole build, cleanup included.",
+		duration("timeout", "2h", "Bound on the build's steps; the cleanups run after it, for at most 2 minutes more.",
 			func(c *Config) *time.Duration { return &c.Timeouts.Total }),
+		duration("poll-interval", "0", "Poll the API at this fixed interval instead of the adaptive schedule (0: adaptive; Packer polls every 3s).",
+			func(c *Config) *time.Duration { return &c.PollInterval }),
 
 		// The local cloud.
 		str("local-cache-dir", "", "Local cloud: where base root filesystems are cached (default: the user cache dir).",
@@ -198,6 +224,39 @@ func Options() []Option {
 }
 
 func (o Option) secret() Option { o.Secret = true; return o }
+
+// oneOf makes every value outside values an error, wherever it comes from:
+// the one check of the option.
+func (o Option) oneOf(values ...string) Option {
+	set := o.set
+	o.set = func(c *Config, v string) error {
+		if v = strings.TrimSpace(v); !slices.Contains(values, v) {
+			return fmt.Errorf("%q is unknown: use %s or %s", v, strings.Join(values[:len(values)-1], ", "), values[len(values)-1])
+		}
+		return set(c, v)
+	}
+	return o
+}
+
+// help gives an option of the build's table the words another subcommand needs.
+func (o Option) help(h string) Option { o.Help = h; return o }
+
+func integer(name, def, help string, field func(*Config) *int, env ...string) Option {
+	return Option{Name: name, Default: def, Help: help, Kind: KindInt, Env: env,
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				*field(c) = 0
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("invalid number %q", v)
+			}
+			*field(c) = n
+			return nil
+		}}
+}
 
 func str(name, def, help string, field func(*Config) *string, env ...string) Option {
 	return Option{Name: name, Default: def, Help: help, Kind: KindString, Env: env,
@@ -219,6 +278,24 @@ func boolean(name, def, help string, field func(*Config) *bool, env ...string) O
 func list(name, def, help string, field func(*Config) *[]string, env ...string) Option {
 	return Option{Name: name, Default: def, Help: help, Kind: KindList, Env: env,
 		set: func(c *Config, v string) error { *field(c) = ParseList(v); return nil }}
+}
+
+// lines is a list whose values may hold commas: Packer's -var is one
+// variable per flag, so regions=nyc3,sfo3 stays one value.
+func lines(name, def, help string, field func(*Config) *[]string, env ...string) Option {
+	return Option{Name: name, Default: def, Help: help, Kind: KindLines, Env: env,
+		set: func(c *Config, v string) error { *field(c) = ParseLines(v); return nil }}
+}
+
+// ParseLines reads one value per line; blank lines are skipped.
+func ParseLines(v string) []string {
+	var out []string
+	for _, l := range strings.Split(v, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func mapping(name, def, help string, field func(*Config) *map[string]string, env ...string) Option {
@@ -313,7 +390,7 @@ func ParseMap(v string) (map[string]string, error) {
 	return m, nil
 }
 
-// Lookup finds an option by name.
+// Lookup finds an option of the build's table by name.
 func Lookup(name string) (Option, bool) {
 	for _, o := range Options() {
 		if o.Name == name {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 )
 
 // snapshotNameChars keeps snapshot names to what every DigitalOcean surface
@@ -112,13 +114,11 @@ func Validate(c *Config) error {
 	default:
 		add("mode %q is unknown: use %s or %s", c.Mode, ModeBuildImage, ModeBuildBase)
 	}
-	switch c.FailOn {
-	case "fail", "warn", "never":
-	default:
-		add("fail-on %q is unknown: use fail, warn or never", c.FailOn)
+	if c.PollInterval < 0 {
+		add("poll-interval %s is negative: use 0 for the adaptive schedule or a duration such as 3s", c.PollInterval)
 	}
 	if c.SSHUser == "" {
-		add("ssh-user is empty: leave it unset for root or name a user with passwordless sudo")
+		add("ssh-user is empty: leave it unset (root)")
 	}
 	if c.Host == "" {
 		if c.Image == "" {
@@ -192,6 +192,21 @@ func Validate(c *Config) error {
 		add("submit-* options are set but submit-app-id is not: set submit-app-id (the Vendor Portal app ID) or remove them")
 	}
 
+	switch {
+	case c.Command != "" && c.Command != "build":
+		add("command %q: a build's command is build (run mp-image freshness, or the action with command: freshness, to check a snapshot)", c.Command)
+	case c.FreshnessSnapshot != "":
+		add("snapshot only applies to freshness: remove it, or set command to freshness")
+	}
+	if c.Provenance != "" && c.Manifest == "" {
+		add("provenance is set but manifest is not: the statement is about the manifest (and the SBOM); set manifest to a file path")
+	}
+	for _, p := range [][2]string{{"sbom", c.SBOM}, {"provenance", c.Provenance}} {
+		if p[1] != "" && (p[1] == c.Manifest || p[1] == c.Report || (p[0] == "provenance" && p[1] == c.SBOM)) {
+			add("%s %q is also another output's path: give each output its own file", p[0], p[1])
+		}
+	}
+
 	t := c.Timeouts
 	for _, d := range []struct {
 		name string
@@ -208,8 +223,12 @@ func Validate(c *Config) error {
 	if t.Total > 0 && t.Active > t.Total {
 		add("active-timeout (%s) is longer than timeout (%s): raise timeout or lower active-timeout", t.Active, t.Total)
 	}
-	return errors.Join(errs...)
+	return errlist.Join(errs...)
 }
+
+// CheckAPIURL checks an API URL the way Validate checks api-url (a Packer
+// template's api_url too): http(s), no credentials, no plain http to a public host.
+func CheckAPIURL(raw string) error { return checkAPIURL(raw) }
 
 func checkAPIURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -227,4 +246,36 @@ func checkAPIURL(raw string) error {
 		}
 	}
 	return nil
+}
+
+// ValidateFreshness checks the options of mp-image freshness: a snapshot ID,
+// where the API is, and a recipe folder only when one is given.
+func ValidateFreshness(c *Config) error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.FreshnessSnapshot == "" {
+		add("snapshot is missing: pass --snapshot ID (the listed image's snapshot, a build's snapshot-id)")
+	} else if n, err := strconv.Atoi(c.FreshnessSnapshot); err != nil || n <= 0 {
+		add("snapshot %q is not a snapshot ID: give the number a build printed as snapshot-id", c.FreshnessSnapshot)
+	}
+	switch c.Cloud {
+	case "":
+	case "local":
+		add("cloud local starts an empty local cloud that holds no snapshot: point api-url at the local cloud (mp-image local-cloud) that has it")
+	default:
+		add("cloud %q is unknown: leave it empty", c.Cloud)
+	}
+	if c.Token == "" {
+		add("token is missing: set DIGITALOCEAN_TOKEN (or --token, or the action's token input from a secret)")
+	}
+	if err := checkAPIURL(c.APIURL); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PackerTemplate != "" {
+		add("packer-template: freshness reads verify/ and freshness/latest-version from a recipe folder: pass --dir, or nothing")
+	}
+	if c.Region != "" && !regionSlug.MatchString(c.Region) {
+		add("region %q is not a region slug: use one such as nyc3, sfo3 or ams3", c.Region)
+	}
+	return errlist.Join(errs...)
 }

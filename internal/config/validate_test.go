@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // valid is a configuration Validate accepts; each case breaks one thing.
@@ -35,7 +37,7 @@ func TestValidate(t *testing.T) {
 		{"var without template", func(c *Config) { c.PackerVars = []string{"a=b"} }, []string{"only apply to packer-template"}},
 		{"var not k=v", func(c *Config) { c.Dir = ""; c.PackerTemplate = "t"; c.PackerVars = []string{"ab"} }, []string{`var "ab"`}},
 		{"unknown mode", func(c *Config) { c.Mode = "build" }, []string{`mode "build" is unknown`, "build_image"}},
-		{"unknown fail-on", func(c *Config) { c.FailOn = "error" }, []string{`fail-on "error"`, "fail, warn or never"}},
+		{"negative poll-interval", func(c *Config) { c.PollInterval = -time.Second }, []string{"poll-interval -1s is negative"}},
 		{"bad snapshot chars", func(c *Config) { c.SnapshotName = "app/{{date}}" }, []string{"snapshot-name", "letters, digits"}},
 		{"unknown placeholder", func(c *Config) { c.SnapshotName = "app-{{version}}" }, []string{"unknown placeholder {{version}}"}},
 		{"unbalanced braces", func(c *Config) { c.SnapshotName = "app-{{date}" }, []string{"unbalanced braces"}},
@@ -61,6 +63,8 @@ func TestValidate(t *testing.T) {
 		{"submit without version", func(c *Config) { c.SubmitAppID = "app" }, []string{"submit-version"}},
 		{"submit in build_base", func(c *Config) { c.SubmitAppID = "app"; c.SubmitVersion = "1"; c.Mode = ModeBuildBase }, []string{"needs mode build_image"}},
 		{"submit fields without app", func(c *Config) { c.SubmitVersion = "1" }, []string{"submit-app-id is not"}},
+		{"provenance without manifest", func(c *Config) { c.Provenance = "p.json" }, []string{"manifest is not"}},
+		{"sbom onto the manifest", func(c *Config) { c.Manifest = "m.json"; c.SBOM = "m.json" }, []string{`sbom "m.json" is also`}},
 		{"several problems at once", func(c *Config) { c.Token = ""; c.Mode = "x"; c.Dir = "" },
 			[]string{"token is missing", `mode "x"`, "no recipe"}},
 	}
@@ -100,11 +104,14 @@ func TestValidate(t *testing.T) {
 
 func TestValidateJoinsEachProblemOnItsOwnLine(t *testing.T) {
 	c := valid()
-	c.Token, c.Mode, c.FailOn = "", "x", "y"
+	c.Token, c.Mode, c.Cloud = "", "x", "aws"
 	err := Validate(c)
-	var joined interface{ Unwrap() []error }
-	if !errors.As(err, &joined) || len(joined.Unwrap()) != 3 {
+	var joined *multierror.Error
+	if !errors.As(err, &joined) || len(joined.Errors) != 3 {
 		t.Fatalf("want 3 joined errors, got %v", err)
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
+		t.Errorf("want each problem on its own line, got %d lines:\n%s", n, err)
 	}
 }
 

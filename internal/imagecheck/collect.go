@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -44,6 +45,21 @@ type Facts struct {
 	SSHDConfig      []File
 	MOTD            []MOTDHit
 	AppInfo         *File
+	DiskUsed        int64 `json:",omitempty"` // bytes used on /; 0: unknown
+	Identity        Identity
+	// Packages is what is installed, for the SBOM; no rule reads it.
+	Packages Packages
+}
+
+// Identity is what would make every droplet of the image the same machine.
+type Identity struct {
+	// MachineID is the state of /etc/machine-id, never its value: "empty",
+	// "uninitialized", "missing", "set" or "link".
+	MachineID string
+	// DBusMachineID is /var/lib/dbus/machine-id: "" (absent), "set", "empty" or
+	// "link:<target>".
+	DBusMachineID string
+	RandomSeeds   []Entry // seed files, Name their path
 }
 
 // Firewall is what the machine says about its firewalls.
@@ -67,7 +83,8 @@ type Updates struct {
 	CheckExit   int // apt-get --just-print or check-update exit status
 	CheckMsgs   []string
 	Lines       []string
-	Packages    []string // names of packages with a pending security update
+	Packages    []string  // names of packages with a pending security update
+	Pending     []Pending // every pending upgrade (apt), with both versions
 }
 
 // Entry is one directory entry as find -printf reports it.
@@ -129,7 +146,7 @@ type MOTDHit struct {
 	Text string
 }
 
-// Script returns the collect script with o's settings; run it with sh.
+// collectCommand is the collect script with o's settings as its environment; run it with sh.
 func collectCommand(o Options) string {
 	var b strings.Builder
 	b.WriteString("MPI_APT_UPDATE=")
@@ -145,13 +162,11 @@ func collectCommand(o Options) string {
 		b.WriteString("1")
 	}
 	if o.root != "" {
-		b.WriteString(" MPI_ROOT=" + shellQuote(o.root))
+		b.WriteString(" MPI_ROOT=" + shell.Quote(o.root))
 	}
-	b.WriteString(" sh -c " + shellQuote(collectScript))
+	b.WriteString(" sh -c " + shell.Quote(collectScript))
 	return b.String()
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Collect runs the collect script over r in one round trip and parses its output.
 func Collect(ctx context.Context, r Runner, o Options) (*Facts, error) {
@@ -264,6 +279,14 @@ func parseFacts(out []byte) (*Facts, error) {
 		case "hostname":
 			if len(s.lines) > 0 {
 				f.Host = strings.TrimSpace(s.lines[0])
+			}
+		case "disk":
+			for _, l := range s.lines {
+				if v, ok := strings.CutPrefix(l, "used-kb\t"); ok {
+					if kb, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+						f.DiskUsed = kb << 10
+					}
+				}
 			}
 		case "os-release":
 			txt, err := decodeB64(s.lines)
@@ -449,6 +472,29 @@ func parseFacts(out []byte) (*Facts, error) {
 				n, _ := strconv.Atoi(num)
 				f.MOTD = append(f.MOTD, MOTDHit{Path: path, Line: n, Text: strings.TrimSpace(text)})
 			}
+		case "identity":
+			for _, l := range s.lines {
+				parts := strings.Split(l, "\t")
+				switch parts[0] {
+				case "machine-id":
+					f.Identity.MachineID = arg(section{args: parts}, 1)
+				case "dbus-machine-id":
+					f.Identity.DBusMachineID = arg(section{args: parts}, 1)
+					if f.Identity.DBusMachineID == "link" {
+						f.Identity.DBusMachineID = "link:" + arg(section{args: parts}, 2)
+					}
+				case "random-seed":
+					n, err := strconv.ParseInt(strings.TrimSpace(arg(section{args: parts}, 1)), 10, 64)
+					if err != nil {
+						return nil, fmt.Errorf("random seed %q: %w", l, err)
+					}
+					f.Identity.RandomSeeds = append(f.Identity.RandomSeeds, Entry{Type: "f", Size: n, Name: arg(section{args: parts}, 2)})
+				}
+			}
+		case "packages":
+			if err := parsePackages(&f.Packages, s.lines); err != nil {
+				return nil, err
+			}
 		case "appinfo":
 			if len(s.lines) > 0 && s.lines[0] == "present" {
 				txt, err := decodeB64(s.lines[1:])
@@ -545,6 +591,10 @@ func parseUpdates(u *Updates, lines []string) error {
 			u.CheckMsgs = append(u.CheckMsgs, v)
 		case "line":
 			u.Lines = append(u.Lines, v)
+		case "pending":
+			if p, ok := parsePending(v); ok {
+				u.Pending = append(u.Pending, p)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("updates %q: %w", l, err)

@@ -37,6 +37,9 @@ sec id
 printf 'uid\t%s\neuid\t%s\n' "$(id -ru)" "$(id -u)"
 sec hostname
 hostname 2>/dev/null || cat /etc/hostname 2>/dev/null
+# Used bytes of /: the build's hint for how long the snapshot takes.
+sec disk
+[ -z "$R" ] && df -P -k / 2>/dev/null | sed -n '2s/^[^ ]*  *[0-9]*  *\([0-9]*\) .*/used-kb\t\1/p'
 
 sec os-release
 if [ -f "$R/etc/os-release" ]; then b64file "$R/etc/os-release"; else b64file "$R/usr/lib/os-release"; fi
@@ -80,6 +83,8 @@ if [ -z "$R" ] && have apt-get; then
 	printf 'simulate-exit\t%s\n' "$?"
 	printf '%s\n' "$out" | grep -E '^E:' | head -n 20 | sed "s/^/simulate-msg$TAB/"
 	printf '%s\n' "$out" | grep -i security | sed "s/^/line$TAB/"
+	# Every pending upgrade with both versions, for `mp-image freshness`.
+	printf '%s\n' "$out" | grep '^Inst ' | sed "s/^/pending$TAB/"
 elif [ -z "$R" ] && { have dnf || have yum; }; then
 	pm=yum
 	have dnf && pm=dnf
@@ -229,6 +234,32 @@ for f in "$R/etc/ssh/sshd_config" "$R"/etc/ssh/sshd_config.d/*.conf; do
 	base64 <"$f"
 done
 
+# State only, never the ID: machine-id(5) asks to treat it as confidential.
+sec identity
+f="$R/etc/machine-id"
+if [ -L "$f" ]; then
+	printf 'machine-id\tlink\n'
+elif [ ! -e "$f" ]; then
+	printf 'machine-id\tmissing\n'
+elif [ ! -s "$f" ]; then
+	printf 'machine-id\tempty\n'
+elif [ "$(head -c 13 "$f")" = uninitialized ]; then
+	printf 'machine-id\tuninitialized\n'
+else
+	printf 'machine-id\tset\n'
+fi
+f="$R/var/lib/dbus/machine-id"
+if [ -L "$f" ]; then
+	printf 'dbus-machine-id\tlink\t%s\n' "$(readlink "$f")"
+elif [ -s "$f" ]; then
+	printf 'dbus-machine-id\tset\n'
+elif [ -e "$f" ]; then
+	printf 'dbus-machine-id\tempty\n'
+fi
+for f in /var/lib/systemd/random-seed /var/lib/urandom/random-seed /var/lib/random-seed; do
+	[ -f "$R$f" ] && printf 'random-seed\t%s\t%s\n' "$(wc -c <"$R$f")" "$f"
+done
+
 sec motd
 for f in "$R/etc/motd" "$R/etc/motd.tail" "$R"/etc/update-motd.d/* "$R"/etc/profile.d/*; do
 	[ -f "$f" ] || continue
@@ -240,6 +271,20 @@ sec appinfo
 if [ -f "$R/var/lib/digitalocean/application.info" ]; then
 	printf 'present\n'
 	base64 <"$R/var/lib/digitalocean/application.info"
+fi
+
+# Installed packages for the SBOM (name, version, architecture, source package and version),
+# read in this round trip after cleanup so the list is the snapshot's. Its own section:
+# the rules above never read it.
+sec packages
+if have dpkg-query && [ -f "$R/var/lib/dpkg/status" ]; then
+	printf 'manager\tdpkg\n'
+	dpkg-query --admindir="$R/var/lib/dpkg" -W \
+		-f '${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\t${source:Package}\t${source:Version}\n' 2>/dev/null |
+		sed -n "s/^installed$TAB/pkg$TAB/p"
+elif [ -z "$R" ] && have rpm; then
+	printf 'manager\trpm\n'
+	rpm -qa --qf 'pkg\t%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\t\n' 2>/dev/null
 fi
 
 sec end

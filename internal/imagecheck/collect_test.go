@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +63,7 @@ func cleanTree() map[string]node {
 		"etc/ssh/sshd_config":                           {body: cleanSSHD},
 		"etc/ssh/sshd_config.d/50-cloud.conf":           {body: "PasswordAuthentication no\n"},
 		"etc/update-motd.d/99-one-click":                {mode: 0o755, body: "#!/bin/sh\necho 'Welcome to App'\n"},
+		"etc/machine-id":                                {mode: 0o444},
 		"var/lib/digitalocean/application.info":         {body: "application_name=\"App\"\nbuild_date=\"2025-01-01\"\ndistro=\"Debian\"\ndistro_release=\"12\"\ndistro_codename=\"bookworm\"\ndistro_arch=\"amd64\"\napplication_version=\"1.0\"\n"},
 	}
 }
@@ -196,6 +199,22 @@ func TestCollectFixtureTrees(t *testing.T) {
 		}, want: map[string]Status{"motd": Warn}, detail: "99-one-click:3"},
 		{name: "file in tmp", edit: func(tr map[string]node) { tr["tmp/build.tar"] = node{body: "x"} }, want: map[string]Status{"tmp": Warn}, detail: "/tmp/build.tar"},
 		{name: "tmp wrong mode", edit: func(tr map[string]node) { tr["var/tmp"] = node{dir: true, mode: 0o755} }, want: map[string]Status{"tmp": Fail}},
+		{name: "machine-id set", edit: func(tr map[string]node) {
+			tr["etc/machine-id"] = node{mode: 0o444, body: "4e94cf32293d4ef1b6f81ce2d54ab2ac\n"}
+		}, want: map[string]Status{"machine-id": Fail}, detail: "every droplet made from the image would share it"},
+		{name: "machine-id uninitialized", edit: func(tr map[string]node) {
+			tr["etc/machine-id"] = node{mode: 0o444, body: "uninitialized\n"}
+		}},
+		{name: "machine-id missing", edit: func(tr map[string]node) { delete(tr, "etc/machine-id") }},
+		{name: "D-Bus copy of the machine-id", edit: func(tr map[string]node) {
+			tr["var/lib/dbus/machine-id"] = node{body: "4e94cf32293d4ef1b6f81ce2d54ab2ac\n"}
+		}, want: map[string]Status{"machine-id": Fail}, detail: "/var/lib/dbus/machine-id is a copy"},
+		{name: "random seed", edit: func(tr map[string]node) {
+			tr["var/lib/systemd/random-seed"] = node{mode: 0o600, body: strings.Repeat("\x8f", 512)}
+		}, want: map[string]Status{"random-seed": Warn}, detail: "/var/lib/systemd/random-seed (512 bytes)"},
+		{name: "old Debian random seed", edit: func(tr map[string]node) {
+			tr["var/lib/urandom/random-seed"] = node{mode: 0o600, body: "seed"}
+		}, want: map[string]Status{"random-seed": Warn}, detail: "/var/lib/urandom/random-seed (4 bytes)"},
 		{name: "no application.info", edit: func(tr map[string]node) { delete(tr, "var/lib/digitalocean/application.info") }, want: map[string]Status{"application-info": Warn}},
 	}
 	for _, tc := range tests {
@@ -256,6 +275,7 @@ func TestParseGolden(t *testing.T) {
 		tr["tmp/a b\tc.txt"] = node{body: "spaces and a tab"}
 		tr["opt/digitalocean/do-agent"] = node{}
 		tr["var/lib/cloud/scripts/per-boot/10-x"] = node{mode: 0o700, body: "#!/bin/bash\n"}
+		tr["var/lib/dpkg/status"] = node{body: dpkgStatus}
 		root := writeTree(t, tr)
 		out, _, _, err := shRunner{}.Output(context.Background(), collectCommand(treeOptions(root, Options{})))
 		if err != nil {
@@ -278,7 +298,9 @@ func TestParseGolden(t *testing.T) {
 		// The fixture tree has no apt; splice in what the script prints on a Debian 12 droplet.
 		text = strings.Replace(text, marker+"updates\n", marker+"updates\nmanager\tapt\nupdate-exit\t0\nsimulate-exit\t0\n"+
 			"line\tInst perl [5.36.0-7+deb12u2] (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64]) []\n"+
-			"line\tConf perl (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64])\n", 1)
+			"line\tConf perl (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64])\n"+
+			"pending\tInst perl [5.36.0-7+deb12u2] (5.36.0-7+deb12u4 Debian-Security:12/oldstable-security [amd64]) []\n"+
+			"pending\tInst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1 Debian:12.11/oldstable, Debian:12-updates/oldstable-updates [all])\n", 1)
 		if err := os.WriteFile(outPath, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -319,8 +341,29 @@ func TestParseGolden(t *testing.T) {
 	if strings.Join(f.Updates.Packages, ",") != "perl" || f.LfdFilteredSize != 0 {
 		t.Errorf("packages %v lfd %d", f.Updates.Packages, f.LfdFilteredSize)
 	}
+	wantPending := []Pending{
+		{Name: "perl", Installed: "5.36.0-7+deb12u2", Candidate: "5.36.0-7+deb12u4", Origin: "Debian-Security:12/oldstable-security", Security: true},
+		{Name: "tzdata", Installed: "2024a-0+deb12u1", Candidate: "2025b-0+deb12u1", Origin: "Debian:12.11/oldstable, Debian:12-updates/oldstable-updates"},
+	}
+	if !reflect.DeepEqual(f.Updates.Pending, wantPending) {
+		t.Errorf("pending = %+v, want %+v", f.Updates.Pending, wantPending)
+	}
+	// Installed packages only (not config-files), binNMU source versions kept.
+	wantPkgs := Packages{Manager: "dpkg", List: []Package{
+		{Name: "bash", Version: "5.2.15-2+b8", Arch: "amd64", Source: "bash", SourceVersion: "5.2.15-2"},
+		{Name: "libc6", Version: "2.36-9+deb12u10", Arch: "amd64", Source: "glibc", SourceVersion: "2.36-9+deb12u10"},
+		{Name: "nginx", Version: "1.22.1-9+deb12u2", Arch: "amd64", Source: "nginx", SourceVersion: "1.22.1-9+deb12u2"},
+	}}
+	if !reflect.DeepEqual(f.Packages, wantPkgs) {
+		t.Errorf("packages = %+v, want %+v", f.Packages, wantPkgs)
+	}
 	if h := f.LogHeads["/var/log/syslog.1"]; len(h) != 3 || h[0] != "line one?[31m" {
 		t.Errorf("syslog.1 head = %q", h)
+	}
+	// A clean image (the pipeline's mode matrix answers with this file): the identity
+	// rules' other states are collected from fixture trees in TestCollectFixtureTrees.
+	if id := f.Identity; id.MachineID != "empty" || id.DBusMachineID != "" || len(id.RandomSeeds) != 0 {
+		t.Errorf("identity = %+v", id)
 	}
 	foundTab := false
 	for _, d := range f.Tmp {
@@ -356,6 +399,7 @@ func TestCollectThisHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o := Options{SkipAptUpdate: true, noFirewallProbe: true}
+	usedBefore := dfUsed(t)
 	f, err := Collect(ctx, shRunner{}, o)
 	if err != nil {
 		t.Fatal(err)
@@ -378,19 +422,93 @@ func TestCollectThisHost(t *testing.T) {
 	if f.Firewall.UFWStatus != "" {
 		t.Error("ufw status ran although the probe was off")
 	}
+	// The snapshot's hint: what df says is used on /. Others write to this
+	// disk meanwhile: df's figures before and after bracket it, within 2%.
+	if lo, hi := min(usedBefore, dfUsed(t)), max(usedBefore, dfUsed(t)); f.DiskUsed < lo*98/100 || f.DiskUsed > hi*102/100 {
+		t.Errorf("disk used %d bytes; df says %d to %d", f.DiskUsed, lo, hi)
+	}
 	rep := Evaluate(f, o)
+	if rep.DiskUsed != f.DiskUsed {
+		t.Errorf("the report carries disk used %d, the facts %d", rep.DiskUsed, f.DiskUsed)
+	}
 	var b bytes.Buffer
 	rep.Table(&b)
 	t.Logf("this host:\n%s", b.String())
+}
+
+// dfUsed is the bytes df reports used on /.
+func dfUsed(t *testing.T) int64 {
+	out, err := exec.Command("df", "-P", "-k", "/").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(out), "\n")
+	if len(lines) < 2 || len(strings.Fields(lines[1])) < 3 {
+		t.Fatalf("df -P -k /: %q", out)
+	}
+	kb, err := strconv.ParseInt(strings.Fields(lines[1])[2], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kb << 10
 }
 
 func TestScriptsPassShellcheck(t *testing.T) {
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Skip("shellcheck is not installed")
 	}
-	c := exec.Command("shellcheck", "-s", "sh", "-")
-	c.Stdin = strings.NewReader(collectScript)
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Errorf("shellcheck collect.sh: %v\n%s", err, out)
+	for name, script := range map[string]string{"collect.sh": collectScript, "secrets.sh": secretsScript} {
+		c := exec.Command("shellcheck", "-s", "sh", "-")
+		c.Stdin = strings.NewReader(script)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", name, err, out)
+		}
 	}
 }
+
+// dpkgStatus is a dpkg database: two installed packages, one binNMU (its
+// source version differs), one package removed with its config files left.
+const dpkgStatus = `Package: bash
+Essential: yes
+Status: install ok installed
+Priority: required
+Section: shells
+Installed-Size: 7164
+Maintainer: Matthias Klose <doko@debian.org>
+Architecture: amd64
+Multi-Arch: foreign
+Source: bash (5.2.15-2)
+Version: 5.2.15-2+b8
+Description: GNU Bourne Again SHell
+
+Package: libc6
+Status: install ok installed
+Priority: optional
+Section: libs
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Architecture: amd64
+Multi-Arch: same
+Source: glibc
+Version: 2.36-9+deb12u10
+Description: GNU C Library: Shared libraries
+
+Package: apache2
+Status: deinstall ok config-files
+Priority: optional
+Section: httpd
+Maintainer: Debian Apache Maintainers <debian-apache@lists.debian.org>
+Architecture: amd64
+Version: 2.4.62-1~deb12u2
+Conffiles:
+ /etc/apache2/apache2.conf 354c9e6d2b88a0a3e0548f853840674c
+Description: Apache HTTP Server
+
+Package: nginx
+Status: install ok installed
+Priority: optional
+Section: httpd
+Maintainer: Debian Nginx Maintainers <pkg-nginx-maintainers@alioth-lists.debian.net>
+Architecture: amd64
+Version: 1.22.1-9+deb12u2
+Description: small, powerful, scalable web/proxy server
+`

@@ -20,7 +20,7 @@ func Evaluate(f *Facts, o Options) *Report {
 	if mode == "" {
 		mode = ModeBuildImage
 	}
-	r := &Report{Host: f.Host, OS: osString(f), Mode: mode, Rules: RulesVersion}
+	r := &Report{Host: f.Host, OS: osString(f), Mode: mode, Rules: RulesVersion, DiskUsed: f.DiskUsed, Booted: o.Booted, BootKey: o.BootKey}
 	fam := family(f)
 	add := func(x Result) { r.Results = append(r.Results, x) }
 	add(checkRoot(f))
@@ -47,6 +47,8 @@ func Evaluate(f *Facts, o Options) *Report {
 	add(checkMOTD(f))
 	add(checkTmp(f))
 	add(checkAppInfo(f))
+	add(checkMachineID(f))
+	add(checkRandomSeed(f))
 	return r
 }
 
@@ -702,6 +704,57 @@ func checkAppInfo(f *Facts) Result {
 		x.Title = "application.info lacks keys"
 		x.Details = []string{"missing or empty: " + strings.Join(missing, ", ")}
 		x.Remedy = "add the missing key=\"value\" lines to /var/lib/digitalocean/application.info"
+	}
+	return x
+}
+
+// checkMachineID: every droplet made from an image with a machine-id shares it, and with it
+// DHCP client IDs, journald and D-Bus identities and the node IDs agents derive from it.
+func checkMachineID(f *Facts) Result {
+	x := Result{ID: "machine-id", Title: "/etc/machine-id is empty: each droplet makes its own at first boot", Status: Pass, CleanupFixes: true}
+	id := f.Identity
+	switch id.MachineID {
+	case "empty", "uninitialized":
+		x.Details = []string{"/etc/machine-id: " + id.MachineID}
+	case "missing":
+		x.Details = []string{"/etc/machine-id is missing: systemd writes one at first boot (an empty file is the documented form)"}
+	case "set":
+		x.Status = Fail
+		x.Details = []string{"/etc/machine-id holds this machine's ID: every droplet made from the image would share it"}
+	case "link":
+		x.Status = Fail
+		x.Details = []string{"/etc/machine-id is a symbolic link: systemd cannot write a droplet's own ID there"}
+	default:
+		x.Status = Fail
+		x.Details = []string{"the state of /etc/machine-id could not be read"}
+	}
+	switch d := id.DBusMachineID; {
+	case d == "set":
+		x.Status = Fail
+		x.Details = append(x.Details, "/var/lib/dbus/machine-id is a copy of an ID, not a link to /etc/machine-id: D-Bus would keep the build's")
+	case strings.HasPrefix(d, "link:"):
+		x.Details = append(x.Details, "/var/lib/dbus/machine-id -> "+strings.TrimPrefix(d, "link:"))
+	}
+	if x.Status == Fail {
+		x.Title = "the image would give every droplet the same machine-id"
+		x.Remedy = "empty it, do not delete it, as the last step: truncate -s 0 /etc/machine-id && ln -sf /etc/machine-id /var/lib/dbus/machine-id (build_image's cleanup does)"
+	}
+	return x
+}
+
+// checkRandomSeed: a seed file in the image starts every droplet's entropy pool from the
+// same bytes. The kernel mixes in its own entropy, so this warns rather than fails.
+func checkRandomSeed(f *Facts) Result {
+	x := Result{ID: "random-seed", Title: "no random seed for every droplet to share", Status: Pass, CleanupFixes: true}
+	for _, e := range f.Identity.RandomSeeds {
+		if e.Size > 0 {
+			x.Status = Warn
+			x.Details = append(x.Details, fmt.Sprintf("%s (%d bytes)", e.Name, e.Size))
+		}
+	}
+	if x.Status != Pass {
+		x.Title = "a random seed would be shared by every droplet"
+		x.Remedy = "systemctl stop systemd-random-seed.service (it saves a seed when stopped, so not at shutdown), then rm -f /var/lib/systemd/random-seed (build_image's cleanup does)"
 	}
 	return x
 }

@@ -55,6 +55,7 @@ func cleanFacts() *Facts {
 		Scripts: []Script{{Dir: "per-instance", Name: "001_onboot", FileType: "regular file", Mode: 0o755, Size: 300,
 			FirstLine: "#!/bin/sh", ForceCommand: 1, MatchRoot: 1, SSHDConfig: 1}},
 		SSHDConfig: []File{{Path: "/etc/ssh/sshd_config", Content: cleanSSHD}},
+		Identity:   Identity{MachineID: "empty", DBusMachineID: "link:/etc/machine-id"},
 		AppInfo: &File{Path: "/var/lib/digitalocean/application.info", Content: `application_name="App"
 build_date="2025-01-01"
 distro="Debian"
@@ -249,6 +250,21 @@ func TestEvaluate(t *testing.T) {
 		}, want: map[string]Status{"tmp": Warn}},
 		{name: "tmp wrong mode", break_: func(f *Facts) { f.Tmp[0].Mode = 0o755 }, want: map[string]Status{"tmp": Fail}},
 		{name: "tmp missing", break_: func(f *Facts) { f.Tmp[0] = TmpDir{Path: "/tmp"} }, want: map[string]Status{"tmp": Fail}},
+		{name: "machine-id set", break_: func(f *Facts) { f.Identity.MachineID = "set" },
+			want: map[string]Status{"machine-id": Fail}, detail: "every droplet made from the image would share it"},
+		{name: "machine-id a link", break_: func(f *Facts) { f.Identity.MachineID = "link" }, want: map[string]Status{"machine-id": Fail}},
+		{name: "machine-id uninitialized", break_: func(f *Facts) { f.Identity.MachineID = "uninitialized" }},
+		{name: "machine-id missing", break_: func(f *Facts) { f.Identity.MachineID = "missing" }},
+		{name: "machine-id not collected", break_: func(f *Facts) { f.Identity = Identity{} }, want: map[string]Status{"machine-id": Fail}},
+		{name: "D-Bus keeps a copy of the machine-id", break_: func(f *Facts) { f.Identity.DBusMachineID = "set" },
+			want: map[string]Status{"machine-id": Fail}, detail: "/var/lib/dbus/machine-id is a copy"},
+		{name: "no D-Bus machine-id", break_: func(f *Facts) { f.Identity.DBusMachineID = "" }},
+		{name: "random seed present", break_: func(f *Facts) {
+			f.Identity.RandomSeeds = []Entry{{"f", 512, 0, "/var/lib/systemd/random-seed"}}
+		}, want: map[string]Status{"random-seed": Warn}, detail: "/var/lib/systemd/random-seed (512 bytes)"},
+		{name: "empty random seed", break_: func(f *Facts) {
+			f.Identity.RandomSeeds = []Entry{{"f", 0, 0, "/var/lib/systemd/random-seed"}}
+		}},
 		{name: "application.info missing", break_: func(f *Facts) { f.AppInfo = nil }, want: map[string]Status{"application-info": Warn}},
 		{name: "application.info incomplete", break_: func(f *Facts) {
 			f.AppInfo.Content = strings.Replace(f.AppInfo.Content, `application_version="1.0"`, "", 1)
@@ -294,7 +310,8 @@ func TestEvaluate(t *testing.T) {
 			}
 			for _, id := range []string{"run-as-root", "os-family", "os-version", "cloud-init", "firewall", "security-updates",
 				"log-archives", "log-files", "password:root", "authorized-keys:root", "private-key:root", "ssh-files:root",
-				"bash-history:root", "password:app", "do-agent", "per-instance-scripts", "forcecommand", "motd", "tmp", "application-info"} {
+				"bash-history:root", "password:app", "do-agent", "per-instance-scripts", "forcecommand", "motd", "tmp", "application-info",
+				"machine-id", "random-seed"} {
 				if !ids[id] {
 					t.Errorf("result %s is missing", id)
 				}
@@ -409,8 +426,9 @@ func TestFailed(t *testing.T) {
 		{"fail under fail", mk(ModeBuildImage, fail, warn), "fail", true, "fail"},
 		{"fail under never", mk(ModeBuildImage, fail), "never", false, "fail"},
 		{"cleanup-fixable fail in build_image", mk(ModeBuildImage, fixable), "fail", true, "fail"},
-		{"cleanup-fixable fail in build_base", mk(ModeBuildBase, fixable), "fail", false, "fail"},
-		{"cleanup-fixable warn in build_base", mk(ModeBuildBase, fixableWarn), "warn", false, "warn"},
+		// The cleanup fixes these: a clean dry run passes (issue 13 saw "fail" here).
+		{"cleanup-fixable fail in build_base", mk(ModeBuildBase, fixable), "fail", false, "pass"},
+		{"cleanup-fixable warn in build_base", mk(ModeBuildBase, fixableWarn), "warn", false, "pass"},
 		{"other fail in build_base", mk(ModeBuildBase, fixable, fail), "fail", true, "fail"},
 	}
 	for _, tc := range tests {

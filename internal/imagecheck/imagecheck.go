@@ -3,7 +3,6 @@ package imagecheck
 
 import (
 	"context"
-	"fmt"
 )
 
 // Runner runs one command on the machine under test; *remote.Client satisfies it.
@@ -26,6 +25,11 @@ type Options struct {
 	SkipAptUpdate bool
 	// Mode is build_image (default) or build_base.
 	Mode string
+	// Booted says the machine runs from the image under test (the boot test):
+	// what any running droplet makes by itself is expected there, not held
+	// against the image. BootKey is the comment of the key it was booted with.
+	Booted  bool
+	BootKey string
 
 	// root prefixes every path the collect script reads (tests read fixture trees).
 	root string
@@ -49,13 +53,4 @@ func ExitCode(r *Report, failOn string) int {
 		return 1
 	}
 	return 0
-}
-
-// ValidFailOn says whether s is a fail-on setting, so the CLI can reject typos early.
-func ValidFailOn(s string) error {
-	switch s {
-	case "fail", "warn", "never":
-		return nil
-	}
-	return fmt.Errorf("fail-on %q: use fail, warn or never", s)
 }

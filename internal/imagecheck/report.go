@@ -34,42 +34,107 @@ type Result struct {
 
 // Report is the outcome of every check on one machine.
 type Report struct {
-	Host    string   `json:"host"`
-	OS      string   `json:"os"`
-	Mode    string   `json:"mode"`
-	Rules   string   `json:"rules"`
+	Host  string `json:"host"`
+	OS    string `json:"os"`
+	Mode  string `json:"mode"`
+	Rules string `json:"rules"`
+	// Booted: the machine runs from the image under test (the boot test).
+	Booted bool `json:"booted,omitempty"`
+	// BootKey is the comment of the key the booted machine was given.
+	BootKey string   `json:"-"`
 	Results []Result `json:"results"`
+	// DiskUsed is the bytes used on / when the checks ran (0: unknown): the
+	// build's hint for how long the snapshot takes. Not part of the report.
+	DiskUsed int64 `json:"-"`
 }
 
-// Annotation is a GitHub workflow annotation for one FAIL or WARN.
-type Annotation struct {
-	Level   string // error | warning
-	Title   string
-	Message string
+// Why a result that is not PASS does not count against the verdict.
+const (
+	ExcusedCleanup = "fixed by the build_image cleanup"
+	ExcusedRunning = "expected on a running droplet"
+)
+
+// runningState is what any running droplet makes by itself (logs, /tmp
+// files, shell history, its own machine-id and random seed): expected in the
+// boot test, not held against the image. The build key, the agent, updates,
+// the firewall still count.
+var runningState = map[string]bool{"log-archives": true, "log-files": true, "bash-history:root": true, "tmp": true,
+	"machine-id": true, "random-seed": true}
+
+// Excuse says why x, though not PASS, does not count against the verdict:
+// build_base keeps what the build_image cleanup removes, and a booted droplet
+// makes logs and holds the key it was booted with. "" means it counts.
+func (r *Report) Excuse(x Result) string {
+	switch {
+	case x.Status == Pass:
+		return ""
+	case r.Mode == ModeBuildBase && x.CleanupFixes:
+		return ExcusedCleanup
+	case r.Booted && (runningState[x.ID] || x.ID == "authorized-keys:root" && onlyKey(x.Details, r.BootKey)):
+		return ExcusedRunning
+	}
+	return ""
 }
 
-// Counts returns how many results have each status.
-func (r *Report) Counts() (pass, warn, fail int) {
-	for _, x := range r.Results {
-		switch x.Status {
-		case Pass:
-			pass++
-		case Warn:
-			warn++
-		case Fail:
-			fail++
+// onlyKey reports whether every authorized_keys line listed ends in the comment key.
+func onlyKey(details []string, key string) bool {
+	if key == "" {
+		return false
+	}
+	n := 0
+	for _, d := range details {
+		if strings.Contains(d, "authorized_keys line ") {
+			n++
+			if !strings.HasSuffix(strings.TrimSpace(d), " "+key) {
+				return false
+			}
 		}
 	}
-	return
+	return n > 0
 }
 
-// Verdict is "fail" when any check fails, else "warn" when any warns, else "pass".
+// Annotation is a GitHub workflow annotation for one result that is not PASS.
+type Annotation struct {
+	Level   string // error | warning | notice
+	Title   string
+	Message string // may span lines: title, details, fix
+}
+
+// Counts are how many results have each outcome; an excused result counts
+// only under Excused (by reason), never as a warning or failure.
+type Counts struct {
+	Pass, Warn, Fail int
+	Excused          map[string]int
+}
+
+// Count tallies the results.
+func (r *Report) Count() Counts {
+	c := Counts{Excused: map[string]int{}}
+	for _, x := range r.Results {
+		if why := r.Excuse(x); why != "" {
+			c.Excused[why]++
+			continue
+		}
+		switch x.Status {
+		case Pass:
+			c.Pass++
+		case Warn:
+			c.Warn++
+		case Fail:
+			c.Fail++
+		}
+	}
+	return c
+}
+
+// Verdict is "fail" when any check fails, else "warn" when any warns, else
+// "pass"; excused results count for neither.
 func (r *Report) Verdict() string {
-	_, w, f := r.Counts()
+	c := r.Count()
 	switch {
-	case f > 0:
+	case c.Fail > 0:
 		return "fail"
-	case w > 0:
+	case c.Warn > 0:
 		return "warn"
 	}
 	return "pass"
@@ -78,30 +143,70 @@ func (r *Report) Verdict() string {
 // Failed says whether the report stops the build under failOn (fail | warn | never);
 // an unknown setting counts as fail, the strictest that still ignores warnings.
 func (r *Report) Failed(failOn string) bool {
-	if failOn == "never" {
+	switch v := r.Verdict(); failOn {
+	case "never":
 		return false
+	case "warn":
+		return v != "pass"
+	default:
+		return v == "fail"
 	}
-	for _, x := range r.Results {
-		if r.Mode == ModeBuildBase && x.CleanupFixes {
-			continue
-		}
-		if x.Status == Fail || (failOn == "warn" && x.Status == Warn) {
-			return true
-		}
-	}
-	return false
 }
 
-// WriteJSON writes the report with its verdict and counts.
+// Totals is the one-line tally with the verdict, the same words everywhere:
+// "18 passed, 1 warning, 0 failed, 2 expected on a running droplet: pass".
+func (r *Report) Totals() string {
+	c := r.Count()
+	parts := []string{fmt.Sprintf("%d passed", c.Pass), plural(c.Warn, "warning"), fmt.Sprintf("%d failed", c.Fail)}
+	for _, why := range []string{ExcusedRunning, ExcusedCleanup} {
+		if n := c.Excused[why]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, why))
+		}
+	}
+	return strings.Join(parts, ", ") + ": " + r.Verdict()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// label is the status a person reads: an excused result never shows as WARN or FAIL.
+func (r *Report) label(x Result) string {
+	switch r.Excuse(x) {
+	case ExcusedRunning:
+		return "EXPECTED"
+	case ExcusedCleanup:
+		return "CLEANUP"
+	}
+	return string(x.Status)
+}
+
+// WriteJSON writes the report with its verdict and counts; each excused
+// result keeps its rule's status and says why it does not count.
 func (r *Report) WriteJSON(w io.Writer) error {
-	p, wa, f := r.Counts()
+	type result struct {
+		Result
+		Excused string `json:"excused,omitempty"`
+	}
+	c := r.Count()
 	out := struct {
 		*Report
-		Verdict string `json:"verdict"`
-		Pass    int    `json:"pass"`
-		Warn    int    `json:"warn"`
-		Fail    int    `json:"fail"`
-	}{r, r.Verdict(), p, wa, f}
+		Results []result       `json:"results"`
+		Verdict string         `json:"verdict"`
+		Pass    int            `json:"pass"`
+		Warn    int            `json:"warn"`
+		Fail    int            `json:"fail"`
+		Excused map[string]int `json:"excused,omitempty"`
+	}{Report: r, Verdict: r.Verdict(), Pass: c.Pass, Warn: c.Warn, Fail: c.Fail, Excused: c.Excused}
+	for _, x := range r.Results {
+		out.Results = append(out.Results, result{x, r.Excuse(x)})
+	}
+	if len(c.Excused) == 0 {
+		out.Excused = nil
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
@@ -110,50 +215,48 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
-// Table writes a console table; details and remedies follow each WARN and FAIL.
+// Table writes the console list of checks and the totals. What is wrong with
+// each WARN and FAIL, and its fix, is in Annotations: the console prints
+// them, or GitHub does, once.
 func (r *Report) Table(w io.Writer) {
 	fmt.Fprintf(w, "Marketplace image check on %s (%s), %s\n", r.Host, r.OS, r.Rules)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tCHECK\tTITLE")
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", x.Status, x.ID, x.Title)
+		title := x.Title
+		if why := r.Excuse(x); why != "" {
+			title += " (" + why + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.label(x), x.ID, title)
 	}
 	tw.Flush()
-	for _, x := range r.Results {
-		if x.Status == Pass {
-			continue
-		}
-		fmt.Fprintf(w, "\n[%s] %s: %s\n", x.Status, x.ID, x.Title)
-		for _, d := range x.Details {
-			fmt.Fprintf(w, "    %s\n", d)
-		}
-		if x.Remedy != "" {
-			fmt.Fprintf(w, "  fix: %s\n", x.Remedy)
-		}
-	}
-	p, wa, f := r.Counts()
-	fmt.Fprintf(w, "\n%d passed, %d warnings, %d failed: %s\n", p, wa, f, r.Verdict())
+	fmt.Fprintln(w, r.Totals())
 }
 
 // Markdown is a job summary section.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	p, wa, f := r.Counts()
 	fmt.Fprintf(&b, "### Marketplace image check: %s\n\n", strings.ToUpper(r.Verdict()))
-	fmt.Fprintf(&b, "%s, %s: %d passed, %d warnings, %d failed (%s)\n\n", mdEscape(r.Host), mdEscape(r.OS), p, wa, f, r.Rules)
+	fmt.Fprintf(&b, "%s, %s: %s (%s)\n\n", mdEscape(r.Host), mdEscape(r.OS), r.Totals(), r.Rules)
 	b.WriteString("| Status | Check | Title |\n|---|---|---|\n")
 	for _, x := range r.Results {
-		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", x.Status, x.ID, mdEscape(x.Title))
+		title := mdEscape(x.Title)
+		if why := r.Excuse(x); why != "" {
+			title += " (" + why + ")"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", r.label(x), x.ID, title)
 	}
 	for _, x := range r.Results {
 		if x.Status == Pass {
 			continue
 		}
-		fmt.Fprintf(&b, "\n**%s `%s`**: %s\n", x.Status, x.ID, mdEscape(x.Title))
+		fmt.Fprintf(&b, "\n**%s `%s`**: %s\n", r.label(x), x.ID, mdEscape(x.Title))
 		for _, d := range x.Details {
 			fmt.Fprintf(&b, "- `%s`\n", strings.ReplaceAll(d, "`", "'"))
 		}
-		if x.Remedy != "" {
+		if why := r.Excuse(x); why != "" {
+			fmt.Fprintf(&b, "\nNot counted: %s.\n", why)
+		} else if x.Remedy != "" {
 			fmt.Fprintf(&b, "\nFix: %s\n", mdEscape(x.Remedy))
 		}
 	}
@@ -162,31 +265,36 @@ func (r *Report) Markdown() string {
 
 func mdEscape(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
 
-// Annotations returns one annotation per FAIL (error) and WARN (warning).
+// Annotations returns one annotation per result that is not PASS: error for
+// a FAIL, warning for a WARN, with details and fix on their own lines; an
+// excused one is a one-line notice saying why it does not count.
 func (r *Report) Annotations() []Annotation {
 	var out []Annotation
 	for _, x := range r.Results {
-		level := ""
-		switch x.Status {
-		case Fail:
-			level = "error"
-		case Warn:
-			level = "warning"
-		default:
+		if x.Status == Pass {
 			continue
 		}
-		msg := x.Title
-		if len(x.Details) > 0 {
-			d := x.Details
-			if len(d) > 10 {
-				d = append(append([]string{}, d[:10]...), fmt.Sprintf("... and %d more", len(x.Details)-10))
-			}
-			msg += ": " + strings.Join(d, "; ")
+		title := "img_check " + x.ID
+		if why := r.Excuse(x); why != "" {
+			out = append(out, Annotation{Level: "notice", Title: title, Message: x.Title + " (" + why + ")"})
+			continue
+		}
+		level := "warning"
+		if x.Status == Fail {
+			level = "error"
+		}
+		msg := []string{x.Title}
+		d := x.Details
+		if len(d) > 10 {
+			d = append(append([]string{}, d[:10]...), fmt.Sprintf("... and %d more (the JSON report has all)", len(x.Details)-10))
+		}
+		for _, l := range d {
+			msg = append(msg, "  "+l)
 		}
 		if x.Remedy != "" {
-			msg += ". Fix: " + x.Remedy
+			msg = append(msg, "Fix: "+x.Remedy)
 		}
-		out = append(out, Annotation{Level: level, Title: "img_check " + x.ID, Message: msg})
+		out = append(out, Annotation{Level: level, Title: title, Message: strings.Join(msg, "\n")})
 	}
 	return out
 }

@@ -54,6 +54,7 @@ func Dir(dir string, o Options) []Finding {
 	}
 	var out []Finding
 	var scripts []scriptFile
+	var image []imageFile
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			out = append(out, Finding{File: p, Rule: "recipe", Severity: Error, Message: err.Error()})
@@ -77,14 +78,16 @@ func Dir(dir string, o Options) []Finding {
 			return nil
 		}
 		info, _ := d.Info()
+		isScript := false
 		switch top {
 		case recipe.DirScripts, recipe.DirPerInstance, recipe.DirFirstLogin, recipe.DirVerify:
 			if strings.Contains(name, "/") || strings.HasPrefix(path.Base(name), ".") {
 				break
 			}
+			isScript = true
 			out = append(out, checkShebang(p, body)...)
 			out = append(out, checkCRLF(p, body, Error)...)
-			scripts = append(scripts, scriptFile{path: p, body: body})
+			scripts = append(scripts, scriptFile{path: p, body: body, perInstance: top == recipe.DirPerInstance})
 			if top == recipe.DirPerInstance {
 				if info != nil && info.Mode().Perm()&0o111 == 0 {
 					out = append(out, Finding{File: p, Rule: "executable", Severity: Error,
@@ -98,16 +101,27 @@ func Dir(dir string, o Options) []Finding {
 		case recipe.DirFiles:
 			out = append(out, checkCritical(p, "/"+name)...)
 			out = append(out, checkCRLF(p, body, Warning)...)
+			image = append(image, imageFile{local: p, remote: "/" + name, body: body})
 		}
-		out = append(out, checkSecrets(p, body)...)
+		if !isScript || !isShell(body) { // a shell script's secrets come from its parsed words
+			out = append(out, checkSecrets(p, body)...)
+		}
 		return nil
 	})
 	if walkErr != nil {
 		out = append(out, Finding{File: dir, Rule: "recipe", Severity: Error, Message: walkErr.Error()})
 	}
-	for _, s := range scripts {
-		out = append(out, checkShell(s.path, s.body, nil, 0)...)
+	var parsed []*script
+	for _, sf := range scripts {
+		if isShell(sf.body) {
+			sc := parseScript(sf.path, sf.body, nil, 0)
+			sc.secrets(sf.body)
+			sc.perInstance = sf.perInstance
+			parsed = append(parsed, sc)
+			out = append(out, sc.out...)
+		}
 	}
+	out = append(out, recipeRules(parsed, image)...)
 	out = append(out, shellcheck(scripts, o)...)
 	sortFindings(out)
 	return out
@@ -118,6 +132,8 @@ func Dir(dir string, o Options) []Finding {
 func Template(plan *recipe.Plan, o Options) []Finding {
 	var out []Finding
 	var scripts []scriptFile
+	var parsed []*script
+	var image []imageFile
 	seen := map[string]bool{}
 	for _, a := range plan.Actions {
 		switch {
@@ -128,48 +144,76 @@ func Template(plan *recipe.Plan, o Options) []Finding {
 			seen[a.ScriptPath] = true
 			out = append(out, checkShebang(a.ScriptPath, a.Script)...)
 			out = append(out, checkCRLF(a.ScriptPath, a.Script, Error)...)
-			out = append(out, checkSecrets(a.ScriptPath, a.Script)...)
-			out = append(out, checkShell(a.ScriptPath, a.Script, a.Env, 0)...)
 			scripts = append(scripts, scriptFile{path: a.ScriptPath, body: a.Script})
+			if !isShell(a.Script) {
+				out = append(out, checkSecrets(a.ScriptPath, a.Script)...)
+				continue
+			}
+			sc := parseScript(a.ScriptPath, a.Script, a.Env, 0)
+			sc.secrets(a.Script)
+			parsed = append(parsed, sc)
+			out = append(out, sc.out...)
 		case a.Kind == recipe.KindShell:
 			// Inline lines have no line of their own we know: report at the provisioner.
-			out = append(out, checkSecrets(a.File, a.Script, a.Line)...)
-			out = append(out, checkShell(a.File, a.Script, a.Env, a.Line)...)
+			sc := parseScript(a.File, a.Script, a.Env, a.Line)
+			sc.secrets(a.Script)
+			parsed = append(parsed, sc)
+			out = append(out, sc.out...)
 		case a.Kind.IsCopy():
-			out = append(out, lintUpload(a)...)
+			files := uploaded(a)
+			for _, f := range files {
+				out = append(out, checkSecrets(f.local, f.body)...)
+				out = append(out, checkCritical(f.local, f.remote)...)
+				if path.Dir(f.remote) == perInstanceDir && isShell(f.body) {
+					sc := parseScript(f.local, f.body, nil, 0)
+					sc.perInstance = true
+					parsed = append(parsed, sc) // for what it removes; its own findings are not a template's
+				}
+			}
+			image = append(image, files...)
 		}
 	}
+	out = append(out, recipeRules(parsed, image)...)
 	out = append(out, shellcheck(scripts, o)...)
 	sortFindings(out)
 	return dedupeFindings(out)
 }
 
-func lintUpload(a recipe.Action) []Finding {
-	var out []Finding
+// perInstanceDir is where cloud-init finds the scripts it runs once per droplet.
+const perInstanceDir = "/var/lib/cloud/scripts/per-instance"
+
+// imageFile is a file the recipe puts on the image.
+type imageFile struct {
+	local, remote string
+	body          []byte
+}
+
+// uploaded lists the files a template's file provisioner copies.
+func uploaded(a recipe.Action) []imageFile {
 	if !a.Contents {
 		body, err := os.ReadFile(a.LocalPath)
-		if err == nil {
-			out = append(out, checkSecrets(a.LocalPath, body)...)
+		if err != nil {
+			return []imageFile{{local: a.LocalPath, remote: a.RemotePath}}
 		}
-		return append(out, checkCritical(a.LocalPath, a.RemotePath)...)
+		return []imageFile{{local: a.LocalPath, remote: a.RemotePath, body: body}}
 	}
+	var out []imageFile
 	_ = filepath.WalkDir(a.LocalPath, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
 		rel, _ := filepath.Rel(a.LocalPath, p)
-		out = append(out, checkCritical(p, path.Join(a.RemotePath, filepath.ToSlash(rel)))...)
-		if body, err := os.ReadFile(p); err == nil {
-			out = append(out, checkSecrets(p, body)...)
-		}
+		body, _ := os.ReadFile(p)
+		out = append(out, imageFile{local: p, remote: path.Join(a.RemotePath, filepath.ToSlash(rel)), body: body})
 		return nil
 	})
 	return out
 }
 
 type scriptFile struct {
-	path string
-	body []byte
+	path        string
+	body        []byte
+	perInstance bool
 }
 
 var numbered = regexp.MustCompile(`^[0-9]+[_-]`)
@@ -216,20 +260,26 @@ func checkCritical(file, remote string) []Finding {
 		Message: fmt.Sprintf("replaces %s wholesale: %s", path.Clean(remote), c.fix)}}
 }
 
-// secretPatterns look for credentials committed with the recipe.
+// secretPatterns look for credentials committed with the recipe; password
+// marks the pattern that would only flag documentation in a comment.
 var secretPatterns = []struct {
-	re   *regexp.Regexp
-	what string
+	re       *regexp.Regexp
+	what     string
+	password bool
 }{
-	{regexp.MustCompile(`-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----`), "a private key"},
-	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "an AWS access key id"},
-	{regexp.MustCompile(`\bdo[opr]_v1_[a-f0-9]{64}\b`), "a DigitalOcean API token"},
-	{regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`), "a GitHub token"},
-	{regexp.MustCompile(`(?i)\b[a-z0-9_]*(password|passwd)[a-z0-9_]*["']?\s*[:=]\s*["']?[^\s"'$%{}()<>;|&]{4,}`), "a literal password"},
+	{regexp.MustCompile(`-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----`), "a private key", false},
+	{regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`), "an AWS access key id", false},
+	{regexp.MustCompile(`\bdo[opr]_v1_[a-f0-9]{64}\b`), "a DigitalOcean API token", false},
+	{regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`), "a GitHub token", false},
+	{regexp.MustCompile(`(?i)\b[a-z0-9_]*(password|passwd)[a-z0-9_]*["']?\s*[:=]\s*["']?[^\s"'$%{}()<>;|&]{4,}`), "a literal password", true},
 }
 
-// checkSecrets reports lines that look like committed credentials. at > 0
-// reports every hit at that line (inline scripts of a template).
+func secretMessage(what string) string {
+	return fmt.Sprintf("looks like %s: generate it on the droplet (per-instance script) or pass it as a CI secret, never commit it", what)
+}
+
+// checkSecrets reports lines of a file that look like committed
+// credentials. at > 0 reports every hit at that line.
 func checkSecrets(file string, body []byte, at ...int) []Finding {
 	if isBinary(body) {
 		return nil
@@ -242,8 +292,7 @@ func checkSecrets(file string, body []byte, at ...int) []Finding {
 				if len(at) > 0 && at[0] > 0 {
 					n = at[0]
 				}
-				out = append(out, Finding{File: file, Line: n, Rule: "secret", Severity: Error,
-					Message: fmt.Sprintf("looks like %s: generate it on the droplet (per-instance script) or pass it as a CI secret, never commit it", p.what)})
+				out = append(out, Finding{File: file, Line: n, Rule: "secret", Severity: Error, Message: secretMessage(p.what)})
 				break
 			}
 		}
@@ -283,21 +332,18 @@ func dedupeFindings(f []Finding) []Finding {
 
 // ExitCode maps findings to a process exit status: 1 when any finding is at
 // least as severe as failOn ("error", the default when empty; "warning";
-// "info"), 0 otherwise or when failOn is "never"; 2 for an unknown failOn.
+// "info"), 0 otherwise or when failOn is "never" (the option table accepts
+// no other value).
 func ExitCode(findings []Finding, failOn string) int {
 	rank := map[string]int{Error: 3, Warning: 2, Info: 1}
 	if failOn == "" {
 		failOn = Error
 	}
-	if failOn == "never" || failOn == "none" {
+	if failOn == "never" {
 		return 0
 	}
-	limit, ok := rank[failOn]
-	if !ok {
-		return 2
-	}
 	for _, f := range findings {
-		if rank[f.Severity] >= limit {
+		if rank[f.Severity] >= rank[failOn] {
 			return 1
 		}
 	}

@@ -154,6 +154,15 @@ func TestBuildFlow(t *testing.T) {
 	if _, _, err := c.Droplets.Get(ctx, d.ID); err == nil {
 		t.Fatal("droplet still readable after delete by tag")
 	}
+	for _, r := range s.Ledger().All() {
+		if r.Kind == KindKey && r.ID == strconv.Itoa(key.ID) && r.Fingerprint != key.Fingerprint {
+			t.Errorf("ledger fingerprint of key %d = %q, want %q", key.ID, r.Fingerprint, key.Fingerprint)
+		}
+	}
+	// Tests look for a droplet's user_data where it must never be, after the droplet is gone.
+	if ud, ok := s.UserData(d.ID); !ok || ud != "#cloud-config\nruncmd: [touch /x]\n" {
+		t.Errorf("UserData(%d) = %q, %v: want the create request's user_data, kept after delete", d.ID, ud, ok)
+	}
 	if _, err := c.Images.Delete(ctx, imgID); err != nil {
 		t.Fatalf("delete image: %v", err)
 	}

@@ -171,6 +171,10 @@ func (st *state) createDroplets(c call) (int, any, error) {
 		a := st.newAction(c.team, "create", "droplet", d.id, region.Slug)
 		d.pending = a.id
 		st.droplets[d.id] = d
+		if s.userData == nil {
+			s.userData = map[int]string{}
+		}
+		s.userData[d.id] = req.UserData
 		s.ledger.add(KindDroplet, strconv.Itoa(d.id), name, tags, now)
 		s.record(KindDroplet, d.id, name, "", "new")
 		spec := MachineSpec{
@@ -224,7 +228,7 @@ func (st *state) boot(d *droplet, a *action, spec MachineSpec, never bool) {
 	s.mu.Unlock()
 	ip, err := s.o.Machines.Create(d.ctx, spec)
 	if err == nil {
-		err = sleep(d.ctx, s.timing.DropletActive-time.Since(start))
+		err = sleep(d.ctx, s.currentTiming().DropletActive-time.Since(start))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -298,6 +302,9 @@ func (st *state) deleteDroplet(c call) (int, any, error) {
 	d, err := st.droplet(c)
 	if err != nil {
 		return 0, nil, err
+	}
+	if a := st.actions[d.pending]; a != nil && a.typ == "snapshot" && st.srv.faults.get(&st.srv.faults.refuseDeleteDuringSnapshot) {
+		return 0, nil, errUnprocessable(msgPending)
 	}
 	st.destroy(d)
 	return http.StatusNoContent, nil, nil
@@ -397,7 +404,10 @@ func (st *state) runDropletAction(d *droplet, a *action, snapName string) {
 	s := st.srv
 	d.ops.Lock()
 	defer d.ops.Unlock()
-	ctx, m, t := d.ctx, s.o.Machines, s.timing
+	ctx, m, t := d.ctx, s.o.Machines, s.currentTiming()
+	if a.typ == "snapshot" && s.faults.get(&s.faults.snapshotOutlivesDelete) {
+		ctx = context.WithoutCancel(ctx) // deleting the droplet does not stop it
+	}
 	start := time.Now()
 	var (
 		minDur time.Duration
@@ -430,7 +440,7 @@ func (st *state) runDropletAction(d *droplet, a *action, snapName string) {
 		minDur, to = t.Reboot, "active"
 		err = m.Reboot(ctx, d.id)
 	case "snapshot":
-		minDur = t.SnapshotBase
+		minDur = t.snapshot(0)
 		if s.faults.get(&s.faults.failSnapshots) {
 			err = sleep(ctx, minDur)
 			if err == nil {
@@ -448,7 +458,7 @@ func (st *state) runDropletAction(d *droplet, a *action, snapName string) {
 		var gb float64
 		gb, err = m.Snapshot(ctx, d.id, snap.id)
 		snap.sizeGB = gb
-		minDur += time.Duration(float64(t.SnapshotPerGB) * gb)
+		minDur = t.snapshot(gb)
 	}
 	if err == nil {
 		err = sleep(ctx, minDur-time.Since(start))

@@ -34,8 +34,11 @@ type Faults struct {
 	neverActive    []string
 	ignoreShutdown bool
 	failSnapshots  bool
-	failTransfers  bool
-	mitmHostKeys   bool
+	// The two outcomes of deleting a droplet during its snapshot that
+	// DigitalOcean may give (see RefuseDeleteDuringSnapshot).
+	refuseDeleteDuringSnapshot, snapshotOutlivesDelete bool
+	failTransfers                                      bool
+	mitmHostKeys                                       bool
 }
 
 // Add scripts a route fault; faults are tried in the order added.
@@ -61,6 +64,15 @@ func (f *Faults) IgnoreShutdown() { f.set(&f.ignoreShutdown) }
 
 // FailSnapshots makes snapshot actions end "errored" without an image.
 func (f *Faults) FailSnapshots() { f.set(&f.failSnapshots) }
+
+// RefuseDeleteDuringSnapshot makes deleting a droplet whose snapshot action
+// runs answer 422 "pending event", as DigitalOcean may: the droplet and the
+// snapshot stay until the action ends. (By default a delete aborts it.)
+func (f *Faults) RefuseDeleteDuringSnapshot() { f.set(&f.refuseDeleteDuringSnapshot) }
+
+// SnapshotOutlivesDelete makes a snapshot action finish, and its image
+// appear, although its droplet was deleted meanwhile, as DigitalOcean may.
+func (f *Faults) SnapshotOutlivesDelete() { f.set(&f.snapshotOutlivesDelete) }
 
 // FailTransfers makes image transfer actions end "errored".
 func (f *Faults) FailTransfers() { f.set(&f.failTransfers) }
@@ -88,6 +100,7 @@ func (f *Faults) Reset() {
 	f.routes = nil
 	f.neverActive = nil
 	f.ignoreShutdown, f.failSnapshots, f.failTransfers, f.mitmHostKeys = false, false, false, false
+	f.refuseDeleteDuringSnapshot, f.snapshotOutlivesDelete = false, false
 }
 
 func (f *Faults) isNeverActive(name string) bool {

@@ -231,9 +231,6 @@ func (s *Server) serveFault(w http.ResponseWriter, sw *statusWriter, r *http.Req
 func (s *Server) wrap(f handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", newRequestID())
-		// Clients scale their poll expectations by this (internal/cloud):
-		// at 1 they poll exactly as they would DigitalOcean.
-		w.Header().Set("X-Local-Cloud-Time-Scale", strconv.FormatFloat(s.o.TimeScale, 'g', -1, 64))
 		tok, team := s.authenticate(r)
 		if team < 0 {
 			s.setRateHeaders(w, nil)

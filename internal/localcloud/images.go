@@ -155,8 +155,9 @@ func (st *state) postImageAction(c call) (int, any, error) {
 	}
 	a := st.newAction(c.team, "transfer", "image", im.id, req.Region)
 	fail := s.faults.get(&s.faults.failTransfers)
+	transfer := s.timing.Transfer // s.mu is held
 	s.background(func(ctx context.Context) {
-		err := sleep(ctx, s.timing.Transfer)
+		err := sleep(ctx, transfer)
 		if err == nil && fail {
 			err = errTransferFault
 		}

@@ -109,6 +109,7 @@ func (st *state) createKey(c call) (int, any, error) {
 	k := &sshKey{id: st.nextKey, team: c.team, name: req.Name, pub: strings.TrimSpace(req.PublicKey), fp: fp}
 	st.keys[k.id] = k
 	st.srv.ledger.add(KindKey, strconv.Itoa(k.id), k.name, nil, time.Now())
+	st.srv.ledger.setFingerprint(KindKey, strconv.Itoa(k.id), fp)
 	return http.StatusCreated, map[string]any{"ssh_key": k.json()}, nil
 }
 

@@ -24,6 +24,9 @@ type Record struct {
 	Created time.Time
 	Deleted time.Time // zero while it exists
 	Exists  bool
+	// Fingerprint is a key's MD5 fingerprint, as the API shows it: tests
+	// recognise the key's private half where it must never be.
+	Fingerprint string `json:",omitempty"`
 }
 
 // Ledger remembers every resource ever created so tests can prove nothing
@@ -39,24 +42,27 @@ func (l *Ledger) add(kind, id, name string, tags []string, at time.Time) {
 	l.recs = append(l.recs, &Record{Kind: kind, ID: id, Name: name, Tags: slices.Clone(tags), Created: at, Exists: true})
 }
 
-func (l *Ledger) setTags(kind, id string, tags []string) {
+// update changes the live record of kind and id.
+func (l *Ledger) update(kind, id string, f func(r *Record)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.recs {
 		if r.Kind == kind && r.ID == id && r.Exists {
-			r.Tags = slices.Clone(tags)
+			f(r)
 		}
 	}
 }
 
+func (l *Ledger) setFingerprint(kind, id, fp string) {
+	l.update(kind, id, func(r *Record) { r.Fingerprint = fp })
+}
+
+func (l *Ledger) setTags(kind, id string, tags []string) {
+	l.update(kind, id, func(r *Record) { r.Tags = slices.Clone(tags) })
+}
+
 func (l *Ledger) rename(kind, id, name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, r := range l.recs {
-		if r.Kind == kind && r.ID == id && r.Exists {
-			r.Name = name
-		}
-	}
+	l.update(kind, id, func(r *Record) { r.Name = name })
 }
 
 func (l *Ledger) remove(kind, id string, at time.Time) {

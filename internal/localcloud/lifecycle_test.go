@@ -55,33 +55,64 @@ func TestSnapshotTimingGrowsWithDisk(t *testing.T) {
 		o.TimeScale = 1
 		o.Timing = Timing{DropletActive: time.Millisecond, SnapshotBase: 10 * time.Millisecond, SnapshotPerGB: 100 * time.Millisecond}
 	})
-	ctx := context.Background()
-	for _, slug := range []string{"debian-12-x64", "ubuntu-24-04-x64"} {
-		d, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{Name: "s", Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: slug}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitStatus(t, c, d.ID, "active")
-		a, _, err := c.DropletActions.Snapshot(ctx, d.ID, slug)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitAction(t, c, a.ID)
+	dur := []time.Duration{snapshotTakes(t, s, c, "debian-12-x64"), snapshotTakes(t, s, c, "ubuntu-24-04-x64")}
+	if dur[0] < 90*time.Millisecond || dur[1] < 236*time.Millisecond || dur[1] <= dur[0] {
+		t.Fatalf("snapshot durations = %v, want >= 100ms and >= 246ms", dur)
 	}
-	// RFC3339 has whole seconds, so compare through the events instead.
-	var dur []time.Duration
-	starts := map[int]time.Time{}
+}
+
+// snapshotTakes snapshots a new droplet of image slug and returns how long
+// the action took, from the emulator's events (an action's RFC3339 times
+// have whole seconds).
+func snapshotTakes(t *testing.T, s *Server, c *godo.Client, slug string) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	d, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{Name: "s", Region: "nyc3", Size: "s-1vcpu-1gb", Image: godo.DropletCreateImage{Slug: slug}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, d.ID, "active")
+	a, _, err := c.DropletActions.Snapshot(ctx, d.ID, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAction(t, c, a.ID)
+	var start time.Time
 	for _, e := range s.Events() {
-		if e.Kind == KindAction && e.Name == "snapshot" {
+		if e.Kind == KindAction && e.ID == a.ID {
 			if e.To == "in-progress" {
-				starts[e.ID] = e.At
+				start = e.At
 			} else {
-				dur = append(dur, e.At.Sub(starts[e.ID]))
+				return e.At.Sub(start)
 			}
 		}
 	}
-	if len(dur) != 2 || dur[0] < 90*time.Millisecond || dur[1] < 236*time.Millisecond || dur[1] <= dur[0] {
-		t.Fatalf("snapshot durations = %v, want >= 100ms and >= 246ms", dur)
+	t.Fatalf("no events of action %d", a.ID)
+	return 0
+}
+
+// TestSnapshotDurationIsSet: Timing.Snapshot makes every snapshot take that
+// long whatever its size, and SetTiming changes it for later snapshots (a
+// benchmark sweeps durations on one server). The emulator may finish late on
+// a busy machine, never early: only lower bounds are asserted.
+func TestSnapshotDurationIsSet(t *testing.T) {
+	s, c := startTest(t, func(o *Options) {
+		o.TimeScale = 1
+		o.Timing = Timing{DropletActive: time.Millisecond, SnapshotBase: time.Millisecond, Snapshot: 150 * time.Millisecond}
+	})
+	snap := func(slug string) time.Duration { return snapshotTakes(t, s, c, slug) }
+	// 0.9 GB and 2.36 GB of used disk: the set duration either way.
+	for _, slug := range []string{"debian-12-x64", "ubuntu-24-04-x64"} {
+		if d := snap(slug); d < 150*time.Millisecond {
+			t.Errorf("%s: snapshot took %s, set to 150ms", slug, d)
+		}
+	}
+	old := s.SetTiming(Timing{DropletActive: time.Millisecond, Snapshot: 400 * time.Millisecond})
+	if old.Snapshot != 150*time.Millisecond {
+		t.Errorf("SetTiming returned %+v, want the timing given at Start", old)
+	}
+	if d := snap("debian-12-x64"); d < 400*time.Millisecond {
+		t.Errorf("after SetTiming: snapshot took %s, set to 400ms", d)
 	}
 }
 

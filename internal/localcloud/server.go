@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
+	"github.com/mp-image-action/mp-image-action/internal/retry"
 )
 
 // Options configures a local cloud server.
@@ -37,7 +40,10 @@ type Timing struct {
 	Reboot          time.Duration
 	SnapshotBase    time.Duration // snapshot takes SnapshotBase + SnapshotPerGB * used GB
 	SnapshotPerGB   time.Duration
-	Transfer        time.Duration // image transfer to another region
+	// Snapshot, when set, is how long every snapshot takes whatever its
+	// size: what a test or benchmark sets to sweep durations.
+	Snapshot time.Duration
+	Transfer time.Duration // image transfer to another region
 }
 
 func (t Timing) withDefaults(scale float64) Timing {
@@ -56,7 +62,35 @@ func (t Timing) withDefaults(scale float64) Timing {
 	def(&t.SnapshotBase, 60*time.Second)
 	def(&t.SnapshotPerGB, 20*time.Second)
 	def(&t.Transfer, 120*time.Second)
+	t.Snapshot = time.Duration(float64(t.Snapshot) * scale)
 	return t
+}
+
+// snapshot is how long a snapshot of gb used gigabytes takes.
+func (t Timing) snapshot(gb float64) time.Duration {
+	if t.Snapshot > 0 {
+		return t.Snapshot
+	}
+	return t.SnapshotBase + time.Duration(float64(t.SnapshotPerGB)*gb)
+}
+
+// SetTiming changes the modelled durations from now on (zero fields take
+// defaults; TimeScale applies) and returns the previous ones, as given. A
+// test sharing one server with others puts them back when done; actions
+// already running keep the durations they started with.
+func (s *Server) SetTiming(t Timing) (old Timing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old = s.o.Timing
+	s.o.Timing, s.timing = t, t.withDefaults(s.o.TimeScale)
+	return old
+}
+
+// currentTiming is the modelled durations now.
+func (s *Server) currentTiming() Timing {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.timing
 }
 
 // Stats counts what the server answered.
@@ -71,7 +105,7 @@ type Stats struct {
 // Server is a running local cloud.
 type Server struct {
 	o       Options
-	timing  Timing
+	timing  Timing // guarded by mu: SetTiming changes it
 	cat     catalog
 	ln      net.Listener
 	http    *http.Server
@@ -91,6 +125,9 @@ type Server struct {
 	events []Event
 	limits map[string]*bucket
 	closed bool
+	// userData is every droplet's user_data, kept after the droplet is gone
+	// (see UserData).
+	userData map[int]string
 }
 
 // Start listens on o.Addr and serves the API until Close.
@@ -147,11 +184,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 // URL is the API base URL in godo's BaseURL form, with a trailing slash.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 
-// Handler serves the API without the listener, e.g. behind httptest.
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Ledger returns every resource ever created.
 func (s *Server) Ledger() *Ledger { return &s.ledger }
+
+// UserData is the user_data droplet id was created with, kept after the
+// droplet is deleted: tests look for it where it must never be (a snapshot,
+// another droplet's disk). DigitalOcean serves it to the droplet alone.
+func (s *Server) UserData(id int) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ud, ok := s.userData[id]
+	return ud, ok
+}
 
 // Faults returns the scriptable faults of this server.
 func (s *Server) Faults() *Faults { return &s.faults }
@@ -217,7 +261,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if err := s.o.Machines.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close machines backend: %w", err))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errlist.Join(errs...); err != nil {
 		return fmt.Errorf("local cloud: close: %w", err)
 	}
 	return nil
@@ -244,19 +288,7 @@ func (s *Server) reveal(kind string, id int, status string) {
 }
 
 // sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+var sleep = retry.Sleep
 
 func newRequestID() string {
 	var b [16]byte

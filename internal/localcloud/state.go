@@ -155,6 +155,11 @@ func (im *image) json() imageJSON {
 		s := im.slug
 		j.Slug = &s
 	}
+	if im.base != nil && !im.base.Available {
+		// Listed, as DigitalOcean lists it, but in no region: no droplet can
+		// be made from it here, and error_message says why.
+		j.Regions, j.ErrorMessage = []string{}, im.base.Reason
+	}
 	if j.Tags == nil {
 		j.Tags = []string{}
 	}

@@ -12,7 +12,7 @@ import (
 
 // builderKeys are the digitalocean builder settings mp-image carries out.
 var builderKeys = set("type", "name", "api_token", "image", "region", "size", "ssh_username", "snapshot_name",
-	"droplet_name", "snapshot_regions", "snapshot_tags", "tags", "user_data", "user_data_file", "monitoring",
+	"droplet_name", "snapshot_regions", "snapshot_tags", "tags", "user_data", "user_data_file", "monitoring", "api_url",
 	"ipv6", "droplet_agent", "private_networking", "vpc_uuid", "state_timeout", "snapshot_timeout")
 
 // builderIgnored are settings about how Packer connects or polls: mp-image
@@ -20,7 +20,7 @@ var builderKeys = set("type", "name", "api_token", "image", "region", "size", "s
 // accepted with a warning rather than refused.
 var builderIgnored = set("ssh_timeout", "ssh_port", "ssh_key_id", "ssh_private_key_file", "ssh_agent_auth",
 	"ssh_handshake_attempts", "ssh_keep_alive_interval", "ssh_read_write_timeout", "ssh_pty", "communicator",
-	"connect_with_private_ip", "api_url", "http_retry_max", "http_retry_wait_min", "http_retry_wait_max",
+	"connect_with_private_ip", "http_retry_max", "http_retry_wait_min", "http_retry_wait_max",
 	"pause_before_connecting", "ssh_clear_authorized_keys", "transfer_timeout", "wait_snapshot_transfer",
 	"ssh_bastion_host", "ssh_bastion_username", "ssh_bastion_private_key_file", "ssh_file_transfer_method",
 	"ssh_disable_agent_forwarding", "temporary_key_pair_type", "temporary_key_pair_bits")
@@ -54,6 +54,7 @@ func compileBuilder(b *block, base string, plan *recipe.Plan) {
 		bd.Name = BuilderType
 	}
 	bd.APIToken = b.str("api_token")
+	bd.APIURL = b.str("api_url")
 	bd.Image = b.str("image")
 	bd.Region = b.str("region")
 	bd.Size = b.str("size")

@@ -418,6 +418,19 @@ func postProcessor(b *block, o Options, plan *recipe.Plan) {
 		return
 	}
 	plan.Manifest = localPath(o.BaseDir, out)
+	plan.ManifestStripTime = b.boolean("strip_time")
+	if m, ok := b.attrs["custom_data"].(map[string]any); ok {
+		plan.ManifestCustomData = map[string]string{}
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				plan.ManifestCustomData[k] = s
+			} else {
+				b.errf("custom_data", "%s: want a string, got %s", k, kind(v))
+			}
+		}
+	} else if b.has("custom_data") {
+		b.errf("custom_data", "want a map of strings, got %s", kind(b.attrs["custom_data"]))
+	}
 }
 
 func dedupe(list []string) []string {

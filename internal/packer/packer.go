@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 	"github.com/mp-image-action/mp-image-action/internal/recipe"
 )
 
@@ -93,16 +94,7 @@ func (p *problems) err() error {
 	if p.errs == nil || len(p.errs.Errors) == 0 {
 		return nil
 	}
-	p.errs.ErrorFormat = func(es []error) string {
-		if len(es) == 1 {
-			return es[0].Error()
-		}
-		lines := make([]string, len(es))
-		for i, e := range es {
-			lines[i] = "  " + e.Error()
-		}
-		return fmt.Sprintf("%d problems in the packer template:\n%s", len(es), strings.Join(lines, "\n"))
-	}
+	p.errs.ErrorFormat = errlist.Counted("problems in the packer template")
 	return p.errs
 }
 

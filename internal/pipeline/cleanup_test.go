@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,23 +18,17 @@ import (
 	"github.com/mp-image-action/mp-image-action/internal/remote"
 	"github.com/mp-image-action/mp-image-action/internal/remote/sshtest"
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 const testToken = "pipeline-test-token"
 
-type bearer string
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+string(b))
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// testBuild is a build against an API-only local cloud.
-func testBuild(t *testing.T) (*Build, *localcloud.Server, *godo.Client) {
+// startCloud serves an API-only local cloud (or with o.Machines) for the
+// test; scale is its clock against DigitalOcean's.
+func startCloud(t *testing.T, o localcloud.Options) *localcloud.Server {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := localcloud.Start(ctx, localcloud.Options{Token: testToken, TimeScale: 0.0005})
+	o.Token = testToken
+	srv, err := localcloud.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +37,19 @@ func testBuild(t *testing.T) (*Build, *localcloud.Server, *godo.Client) {
 		defer cancel()
 		srv.Close(cctx)
 	})
+	return srv
+}
+
+// testBuild is a build against an API-only local cloud.
+func testBuild(t *testing.T) (*Build, *localcloud.Server, *godo.Client) {
+	t.Helper()
+	srv := startCloud(t, localcloud.Options{TimeScale: 0.0005})
 	c, err := cloud.New(cloud.Options{Token: testToken, APIURL: srv.URL(), MinBackoff: time.Millisecond, PollTick: time.Millisecond,
 		ExpectActive: time.Millisecond, ExpectShutdown: time.Millisecond, ExpectSnapshot: time.Millisecond, ExpectTransfer: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := godo.New(&http.Client{Transport: bearer(testToken)}, godo.SetBaseURL(srv.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testutil.Godo(srv.URL(), testToken)
 	b := &Build{Cfg: &config.Config{}, Cloud: c, RunID: "r1", RunTag: RunTagPrefix + "r1", Logf: t.Logf}
 	return b, srv, g
 }
@@ -159,11 +156,7 @@ func TestSnapshotCleanupAfterRelease(t *testing.T) {
 			}
 			b.Snapshot = img
 			b.Cfg.KeepSnapshotOnFailure = tt.keep
-			b.Records = []report.StepRecord{{Name: release{}.String(), Status: "ok"}, {Name: bootTest{}.String(), Status: "failed"}}
-			if tt.cancelled {
-				b.Records[1].Status = "cancelled"
-				b.Cancelled = true
-			}
+			b.Released, b.Failed, b.BootTestFailed, b.Cancelled = true, bootTest{}, true, tt.cancelled
 			if err := (snapshot{}).Cleanup(ctx, b); err != nil {
 				t.Fatal(err)
 			}
@@ -216,23 +209,14 @@ func TestCreateInFlightWhenCancelledIsRecorded(t *testing.T) {
 // message that says why it is not retried, and no reconnection is tried.
 // The server goes away before the cleanup starts.
 func TestCleanupDropNotRetried(t *testing.T) {
-	kp, err := remote.NewKeyPair("t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sshtest.New(t, sshtest.Options{AuthorizedKeys: []ssh.PublicKey{kp.Signer.PublicKey()}, Dir: t.TempDir()})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := remote.Dial(ctx, remote.Config{Addr: s.Addr(), Signer: kp.Signer, HostKey: s.HostKey(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	s, c, kp := dialTestServer(ctx, t, t.TempDir())
 	// Close, not DropAll: with the listener gone too, nothing (the cleanup
 	// script above all) can ever run on this machine, even by a reconnection.
 	s.Close()
 	b := &Build{Cfg: &config.Config{}, SSH: c, Key: kp, Logf: t.Logf, Out: report.NewConsole(io.Discard, false, nil)}
-	err = (cleanUp{}).Run(ctx, b)
+	err := (cleanUp{}).Run(ctx, b)
 	if err == nil {
 		t.Fatal("cleanup over a dropped connection succeeded")
 	}
@@ -251,4 +235,21 @@ func TestCleanupDropNotRetried(t *testing.T) {
 	if cmds := s.Commands(); len(cmds) != 0 {
 		t.Errorf("commands ran: %q", cmds)
 	}
+}
+
+// dialTestServer starts an in-process SSH server running commands in dir and
+// connects to it with a fresh key.
+func dialTestServer(ctx context.Context, t *testing.T, dir string) (*sshtest.Server, *remote.Client, *remote.KeyPair) {
+	t.Helper()
+	kp, err := remote.NewKeyPair("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sshtest.New(t, sshtest.Options{AuthorizedKeys: []ssh.PublicKey{kp.Signer.PublicKey()}, Dir: dir})
+	c, err := remote.Dial(ctx, remote.Config{Addr: s.Addr(), Signer: kp.Signer, HostKey: s.HostKey(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return s, c, kp
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digitalocean/godo"
+
 	"github.com/mp-image-action/mp-image-action/internal/config"
 	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
@@ -34,5 +36,17 @@ func TestManifestTimingBlock(t *testing.T) {
 		if !strings.Contains(string(data), k) {
 			t.Errorf("manifest JSON lacks %s: %s", k, data)
 		}
+	}
+}
+
+// droplet-ip names a server that is still there: not a deleted build droplet.
+func TestDropletIPOnlyForARemainingServer(t *testing.T) {
+	b := &Build{Cfg: &config.Config{}, Started: time.Now(), Timing: &timing.Recorder{}, IP: "203.0.113.9"}
+	if ip := b.Outputs().DropletIP; ip != "" || b.Manifest(nil).DropletIP != "" {
+		t.Errorf("droplet-ip %q for a deleted droplet", ip)
+	}
+	b.Droplet = &godo.Droplet{ID: 7} // kept
+	if ip := b.Outputs().DropletIP; ip != "203.0.113.9" {
+		t.Errorf("droplet-ip %q for a kept droplet", ip)
 	}
 }

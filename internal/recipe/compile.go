@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 )
 
 // PlanOptions are the build settings a recipe's plan depends on.
@@ -76,7 +78,7 @@ func (r *Recipe) shell(s Script, env map[string]string) Action {
 // so the call is gone. Non-interactive shells (ssh host 'cmd', the boot test)
 // skip it, so only a person sees it. The marker makes re-running idempotent.
 func FirstLoginHook(entry string) []byte {
-	q := ShellQuote(entry)
+	q := shell.Quote(entry)
 	lines := []string{
 		"#!/bin/sh",
 		"# Installed by mp-image: call " + entry + " once, from root's first interactive login.",

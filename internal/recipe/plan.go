@@ -9,6 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 )
 
 // Plan is the ordered provisioning a build runs, compiled from a recipe
@@ -19,7 +22,11 @@ type Plan struct {
 	Actions  []Action // provisioning, in order
 	Verify   []Action // boot-test scripts run on a droplet made from the snapshot
 	Manifest string   // output path of a Packer manifest post-processor, if any
-	Warnings []string // things accepted but ignored or worth a look; never fatal
+	// ManifestCustomData and ManifestStripTime are that post-processor's
+	// custom_data and strip_time, written as Packer writes them.
+	ManifestCustomData map[string]string
+	ManifestStripTime  bool
+	Warnings           []string // things accepted but ignored or worth a look; never fatal
 }
 
 // Builder holds what a Packer "digitalocean" builder sets. Empty fields mean
@@ -27,6 +34,7 @@ type Plan struct {
 type Builder struct {
 	Name              string // builder name (Packer's "name", or the HCL source name)
 	APIToken          string // SECRET: never print; also listed in Sensitive
+	APIURL            string // api_url: where the token may go
 	Image             string
 	Region            string
 	Size              string
@@ -141,14 +149,9 @@ func EnvString(env map[string]string) string {
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		parts = append(parts, k+"="+ShellQuote(env[k]))
+		parts = append(parts, k+"="+shell.Quote(env[k]))
 	}
 	return strings.Join(parts, " ")
-}
-
-// ShellQuote quotes s for a POSIX shell.
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
 }
 
 // Describe writes the `mp-image plan` listing: builder settings (secrets
@@ -240,10 +243,12 @@ func describeActions(w io.Writer, actions []Action) {
 }
 
 // mask replaces every sensitive value in s, so a secret interpolated into a
-// snapshot name or a tag never reaches the listing.
+// snapshot name or a tag never reaches the listing. A value too short to be a
+// real secret (a token of "x") is left alone, as every sink does: replacing
+// it would mangle slugs such as ubuntu-24-04-x64.
 func mask(s string, sensitive []string) string {
 	for _, v := range sensitive {
-		if v != "" {
+		if !report.TooShort(v) {
 			s = strings.ReplaceAll(s, v, "<sensitive>")
 		}
 	}

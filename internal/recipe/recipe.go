@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 )
 
 // The folders a recipe may hold, in the order the build uses them.
@@ -23,6 +24,7 @@ const (
 	DirPerInstance = "per-instance" // first boot of every droplet made from the image
 	DirFirstLogin  = "first-login"  // once, on root's first login shell
 	DirVerify      = "verify"       // boot test, on a droplet made from the snapshot
+	DirFreshness   = "freshness"    // latest-version, run on the runner by `mp-image freshness`
 )
 
 // PerInstanceDir is where cloud-init looks for scripts run once per new droplet.
@@ -80,7 +82,7 @@ func Load(dir string) (*Recipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read recipe folder %s: %w", dir, err)
 	}
-	known := map[string]bool{DirFiles: true, DirScripts: true, DirPerInstance: true, DirFirstLogin: true, DirVerify: true}
+	known := map[string]bool{DirFiles: true, DirScripts: true, DirPerInstance: true, DirFirstLogin: true, DirVerify: true, DirFreshness: true}
 	for _, e := range entries {
 		name := e.Name()
 		switch {
@@ -90,7 +92,7 @@ func Load(dir string) (*Recipe, error) {
 			}
 		case strings.HasPrefix(name, ".") || ignoredTopLevel.MatchString(name):
 		default:
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is not part of a recipe and is ignored (a recipe uses files/, scripts/, per-instance/, first-login/, verify/)", rel(dir, name)))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s is not part of a recipe and is ignored (a recipe uses files/, scripts/, per-instance/, first-login/, verify/, freshness/)", rel(dir, name)))
 		}
 	}
 
@@ -113,22 +115,10 @@ func Load(dir string) (*Recipe, error) {
 		errs = multierror.Append(errs, fmt.Errorf("recipe folder %s is empty: add files/ (copied onto /) or scripts/ (run as root in name order)", dir))
 	}
 	if err := errs.ErrorOrNil(); err != nil {
-		errs.ErrorFormat = listFormat
+		errs.ErrorFormat = errlist.Counted("problems in the recipe")
 		return nil, errs
 	}
 	return r, nil
-}
-
-// listFormat prints one problem per line, the way a CI log shows them best.
-func listFormat(es []error) string {
-	if len(es) == 1 {
-		return es[0].Error()
-	}
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = "  " + e.Error()
-	}
-	return fmt.Sprintf("%d problems in the recipe:\n%s", len(es), strings.Join(lines, "\n"))
 }
 
 // loadFiles checks files/ holds only what a tar stream can carry.

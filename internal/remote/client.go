@@ -5,14 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mp-image-action/mp-image-action/internal/retry"
 	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	Logf         func(format string, args ...any)
 	// Timing, when set, records dials, commands and uploads as remote time.
 	Timing *timing.Recorder
+	// Dial opens the TCP connection to Addr; nil dials it directly. (Tests
+	// route a droplet's address to an in-process server.)
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -166,8 +170,12 @@ func dial(ctx context.Context, c Config) (*conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	tcp, err := d.DialContext(ctx, "tcp", c.Addr)
+	dial := c.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	tcp, err := dial(ctx, c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("SSH connect to %s: %w", c.Addr, err)
 	}
@@ -246,47 +254,64 @@ func DialRetry(ctx context.Context, c Config) (*Client, error) {
 
 func dialRetry(ctx context.Context, c Config) (*conn, error) {
 	start := time.Now()
-	wait := 200 * time.Millisecond
+	backoff := retry.Backoff{Min: 200 * time.Millisecond, Max: 3 * time.Second}
 	authFailures := 0
 	var lastMsg string
 	lastLog := time.Time{}
-	for attempt := 1; ; attempt++ {
+	var k *conn
+	var refused error          // a failure no retry can fix: a wrong host key, a refused key
+	var refusedSince time.Time // the first of the connection refusals in a row
+	n, err := retry.Do(ctx, 0, backoff, func(attempt int) error {
 		tried := time.Now()
-		k, err := dial(ctx, c)
-		if err == nil {
-			if attempt > 1 {
-				c.Logf("SSH to %s connected after %d attempts in %s", c.Addr, attempt, time.Since(start).Round(time.Millisecond))
-			}
-			return k, nil
+		var err error
+		if k, err = dial(ctx, c); err == nil {
+			return nil
 		}
 		var hk *HostKeyError
 		if errors.As(err, &hk) {
-			return nil, err
+			refused = err
+			return err
 		}
 		var ae *AuthError
 		if errors.As(err, &ae) {
 			if authFailures++; authFailures >= c.AuthRetries {
-				return nil, err
+				refused = err
+				return err
 			}
 		} else {
 			authFailures = 0
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, attempt, time.Since(start).Round(time.Second), ctx.Err(), err)
+			return err
 		}
 		// Log a new kind of failure at once, the same one every 10 s.
 		if msg := err.Error(); msg != lastMsg || time.Since(lastLog) > 10*time.Second {
 			c.Logf("SSH to %s not ready yet (attempt %d): %v", c.Addr, attempt, err)
 			lastMsg, lastLog = msg, time.Now()
 		}
-		jittered := max(wait/2+rand.N(wait/2+1), c.DialInterval-time.Since(tried))
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, attempt, time.Since(start).Round(time.Second), ctx.Err(), err)
-		case <-time.After(jittered):
+		// Attempts start at least DialInterval apart (a firewall's rate limit),
+		// further apart once refusals go on (see dialSpacing).
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			if refusedSince.IsZero() {
+				refusedSince = tried
+			}
+		} else {
+			refusedSince = time.Time{}
 		}
-		wait = min(wait*2, 3*time.Second)
+		return retry.Again(err, max(backoff.Delay(attempt-1), dialSpacing(c.DialInterval, refusedSince, tried)-time.Since(tried)))
+	}, nil)
+	switch {
+	case refused != nil:
+		return nil, refused
+	case err == nil:
+		if n > 1 {
+			c.Logf("SSH to %s connected after %d attempts in %s", c.Addr, n, time.Since(start).Round(time.Millisecond))
+		}
+		return k, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("SSH to %s not reachable after %d attempts in %s (%w); last error: %v: check that the droplet booted and port 22 is open", c.Addr, n, time.Since(start).Round(time.Second), ctx.Err(), err)
 	}
+	return nil, err
 }
 
 // current is the live connection, for one operation.
@@ -301,6 +326,25 @@ func (c *Client) current() *conn {
 // address after 6 new connections within 30 s, and a rejected attempt counts
 // too, so retrying every few seconds keeps the lockout going for ever.
 const UFWLimitInterval = 7 * time.Second
+
+// UFWLockoutEscape spaces attempts that keep being refused: a lockout that
+// is already there (other connections tripped the limit) outlives
+// UFWLimitInterval, because a rejected attempt counts twice. At this spacing
+// at most two attempts, four hits, fall in the rule's 30 s, so the next one
+// gets in.
+const UFWLockoutEscape = 16 * time.Second
+
+// dialSpacing is the least time from the start of the attempt made at tried
+// to the next: interval, or UFWLockoutEscape once the refusals in a row (since
+// refusedSince) have lasted 30 s while attempts were spaced for ufw's limit
+// (interval >= UFWLimitInterval). A plain backoff, for a new droplet whose
+// sshd is starting, is never slowed.
+func dialSpacing(interval time.Duration, refusedSince, tried time.Time) time.Duration {
+	if interval >= UFWLimitInterval && !refusedSince.IsZero() && tried.Sub(refusedSince) >= 30*time.Second {
+		return max(interval, UFWLockoutEscape)
+	}
+	return interval
+}
 
 // Reconnect replaces the connection with a new one to the same address with
 // the same pinned host key; it retries until ctx ends, at most one attempt
@@ -339,21 +383,3 @@ func (c *Client) Close() error {
 
 // Addr is the host:port this client connects to.
 func (c *Client) Addr() string { return c.cfg.Addr }
-
-// ShellQuote quotes s for a POSIX shell, safe for any bytes.
-func ShellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	safe := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%_+=:,./-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}

@@ -70,6 +70,10 @@ func (k *KeyPair) WritePrivateKey(path string) error {
 	return nil
 }
 
+// PrivateKeyPEM is the private key in OpenSSH format, for the secret scan that
+// makes sure no copy of it is left in the image. Never print it.
+func (k *KeyPair) PrivateKeyPEM() []byte { return k.privatePEM }
+
 // Fingerprint is the MD5 colon form ("aa:bb:..."), the one DigitalOcean's
 // API reports for account keys and accepts in ssh_keys.
 func (k *KeyPair) Fingerprint() string {
@@ -121,6 +125,10 @@ func NewHostKey() (*HostKey, error) {
 	}
 	return &HostKey{Public: signer.PublicKey(), privatePEM: pem.EncodeToMemory(block)}, nil
 }
+
+// PrivateKeyPEM is the host key's private half in OpenSSH format, for the
+// secret scan that makes sure no copy of it is left in the image. Never print it.
+func (h *HostKey) PrivateKeyPEM() []byte { return h.privatePEM }
 
 // Fingerprint is the SHA256 form ssh prints ("SHA256:...").
 func (h *HostKey) Fingerprint() string { return ssh.FingerprintSHA256(h.Public) }

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -18,13 +17,23 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
 // RunOptions controls one remote command.
 type RunOptions struct {
-	Env            map[string]string
-	Stdout, Stderr func(line string) // called once per line, never concurrently
+	Env map[string]string
+	// Stdout and Stderr are called once per line, never concurrently. A line
+	// keeps the carriage returns of progress output inside it (apt's
+	// "(Reading database ... 5%\r(Reading database ... 10%..."): every byte
+	// reaches the caller, who decides what a screen shows.
+	Stdout, Stderr func(line string)
+	// Partial, when set, receives each carriage-return fragment of a line
+	// still being written, as it arrives (curl's meter, dpkg's percentages),
+	// so progress can show before the line ends. Never concurrently with
+	// Stdout and Stderr.
+	Partial func(fragment string)
 	// IdleTimeout stops a command that prints nothing (stdout or stderr)
 	// for this long; 0 disables.
 	IdleTimeout time.Duration
@@ -78,8 +87,8 @@ func (c *Client) Run(ctx context.Context, cmd string, o RunOptions) error {
 	}
 	var readers sync.WaitGroup
 	readers.Add(2)
-	go func() { defer readers.Done(); s.pump(outPipe, o.Stdout) }()
-	go func() { defer readers.Done(); s.pump(errPipe, o.Stderr) }()
+	go func() { defer readers.Done(); s.pump(outPipe, o.Stdout, o.Partial) }()
+	go func() { defer readers.Done(); s.pump(errPipe, o.Stderr, o.Partial) }()
 	done := make(chan error, 1)
 	go func() { readers.Wait(); done <- sess.Wait() }()
 
@@ -153,11 +162,11 @@ func wrapCommand(cmd string, env map[string]string, pgidFile string) (string, er
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "export %s=%s; ", k, ShellQuote(env[k]))
+		fmt.Fprintf(&b, "export %s=%s; ", k, shell.Quote(env[k]))
 	}
 	inner := `echo $$ 2>/dev/null >"$1"; /bin/sh -c "$2"; r=$?; rm -f "$1"; exit $r`
 	fmt.Fprintf(&b, "if command -v setsid >/dev/null 2>&1; then exec setsid -w /bin/sh -c %s mp-image %s %s; else exec /bin/sh -c %s; fi",
-		ShellQuote(inner), ShellQuote(pgidFile), ShellQuote(cmd), ShellQuote(cmd))
+		shell.Quote(inner), shell.Quote(pgidFile), shell.Quote(cmd), shell.Quote(cmd))
 	return b.String(), nil
 }
 
@@ -211,7 +220,7 @@ func (s *lineSink) emit(line string, cb func(string)) {
 	line = strings.TrimSuffix(line, "\r")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := strings.TrimSpace(line); t != "" {
+	if t := strings.TrimSpace(lastFragment(line)); t != "" {
 		s.last = t
 	}
 	if cb != nil {
@@ -219,15 +228,64 @@ func (s *lineSink) emit(line string, cb func(string)) {
 	}
 }
 
-// pump reads r to its end; a line longer than the buffer comes in pieces.
-func (s *lineSink) pump(r io.Reader, cb func(string)) {
-	br := bufio.NewReaderSize(activityReader{r, s}, 64*1024)
+func (s *lineSink) partial(fragment string, cb func(string)) {
+	if cb == nil || strings.TrimSpace(fragment) == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cb(fragment)
+}
+
+// lastFragment is what a terminal shows of a line with carriage returns:
+// the text after the last one that is followed by any.
+func lastFragment(line string) string {
+	line = strings.TrimRight(line, "\r")
+	if i := strings.LastIndexByte(line, '\r'); i >= 0 {
+		return line[i+1:]
+	}
+	return line
+}
+
+// maxLine bounds a line held in memory; a longer one comes in pieces.
+const maxLine = 64 * 1024
+
+// pump reads r to its end and calls cb per line. A carriage return ends a
+// fragment, passed to partial once the next byte shows it is not CRLF.
+func (s *lineSink) pump(r io.Reader, cb, partial func(string)) {
+	var line []byte
+	frag := 0          // where the current fragment starts in line
+	crPending := false // line ends in \r whose fragment is not yet passed on
+	buf := make([]byte, 32*1024)
+	ar := activityReader{r, s}
 	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(chunk) > 0 {
-			s.emit(string(bytes.TrimSuffix(chunk, []byte("\n"))), cb)
+		n, err := ar.Read(buf)
+		for _, c := range buf[:n] {
+			if crPending {
+				crPending = false
+				if c != '\n' {
+					s.partial(string(line[frag:len(line)-1]), partial)
+					frag = len(line)
+				}
+			}
+			if c == '\n' {
+				s.emit(string(line), cb)
+				line, frag = line[:0], 0
+				continue
+			}
+			line = append(line, c)
+			if c == '\r' {
+				crPending = true
+			}
+			if len(line) >= maxLine {
+				s.emit(string(line), cb)
+				line, frag, crPending = line[:0], 0, false
+			}
 		}
-		if err != nil && err != bufio.ErrBufferFull {
+		if err != nil {
+			if len(line) > 0 {
+				s.emit(string(line), cb)
+			}
 			return
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/remote/sshtest"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 )
 
 // lines collects callback lines safely.
@@ -62,7 +63,9 @@ func TestRunExitCodes(t *testing.T) {
 		lastLine string
 	}{
 		{cmd: "true"},
-		{cmd: "echo first; echo failing >&2; exit 3", code: 3, lastLine: "failing"},
+		// Both lines on one stream: stdout and stderr are separate SSH streams
+		// with no order between them, so a line on each may arrive either way.
+		{cmd: "echo first >&2; echo failing >&2; exit 3", code: 3, lastLine: "failing"},
 		{cmd: "exit 255", code: 255},
 		{cmd: "echo bye; kill -TERM $$", code: 143}, // the wrapping sh reports 128+15
 		{cmd: "/nonexistent/script", code: 127},
@@ -202,7 +205,7 @@ func TestRunStops(t *testing.T) {
 			defer cancel()
 			// A waiting foreground command plus a background child that
 			// does not share the session's pipes (like a daemon a script starts).
-			cmd := fmt.Sprintf("sleep 300 >/dev/null 2>&1 </dev/null & echo $! > %s; echo 'Do you want to continue? [Y/n]'; sleep 300", ShellQuote(pidFile))
+			cmd := fmt.Sprintf("sleep 300 >/dev/null 2>&1 </dev/null & echo $! > %s; echo 'Do you want to continue? [Y/n]'; sleep 300", shell.Quote(pidFile))
 			before := pgidFiles()
 			start := time.Now()
 			err := c.Run(ctx, cmd, tc.opts)
@@ -298,7 +301,7 @@ func TestRunCancelDoesNotWaitForEscapedOutput(t *testing.T) {
 	c := dialT(t, cfg)
 	pidFile := filepath.Join(t.TempDir(), "escaped.pid")
 	// The escaped child keeps stdout (the session's pipe) open.
-	cmd := fmt.Sprintf("setsid sh -c 'echo $$ > %s; exec sleep 300' & echo started; sleep 300", ShellQuote(pidFile))
+	cmd := fmt.Sprintf("setsid sh -c 'echo $$ > %s; exec sleep 300' & echo started; sleep 300", shell.Quote(pidFile))
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	var once sync.Once
@@ -324,5 +327,47 @@ func TestRunCancelDoesNotWaitForEscapedOutput(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("a cancelled Run still waits for output held open by an escaped process")
+	}
+}
+
+// Progress meters redraw one line with carriage returns: the line reaches
+// Stdout whole (every byte), its fragments reach Partial as they come, and
+// CRLF line ends are no fragments.
+func TestRunCarriageReturnFragments(t *testing.T) {
+	_, cfg := testServer(t, sshtest.Options{})
+	c := dialT(t, cfg)
+	var out, errs, parts lines
+	cmd := `printf '(Reading database ... 5%%\r(Reading database ... 50%%\r(Reading database ... 100 files.)\n'; ` +
+		`printf 'dos line\r\n'; printf '\r  1 MB\r  2 MB' >&2; sleep 0.2; printf '\r  3 MB\n' >&2; printf 'tail\r'`
+	err := c.Run(context.Background(), cmd, RunOptions{Stdout: out.add, Stderr: errs.add, Partial: parts.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOut := []string{"(Reading database ... 5%\r(Reading database ... 50%\r(Reading database ... 100 files.)", "dos line", "tail"}
+	if got := out.get(); strings.Join(got, "|") != strings.Join(wantOut, "|") {
+		t.Errorf("stdout lines %q, want %q", got, wantOut)
+	}
+	if got, want := errs.get(), []string{"\r  1 MB\r  2 MB\r  3 MB"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("stderr lines %q, want %q", got, want)
+	}
+	// "  2 MB" was on the wire 0.2 s before its line ended: it came as a fragment.
+	want := map[string]bool{"(Reading database ... 5%": true, "(Reading database ... 50%": true, "  1 MB": true, "  2 MB": true}
+	got := parts.get()
+	for _, p := range got {
+		if !want[p] {
+			t.Errorf("unexpected fragment %q (all: %q)", p, got)
+		}
+		delete(want, p)
+	}
+	if len(want) > 0 {
+		t.Errorf("fragments missing: %v (got %q)", want, got)
+	}
+}
+
+func TestLastFragment(t *testing.T) {
+	for in, want := range map[string]string{"": "", "plain": "plain", "a\rb": "b", "5%\r100%\r": "100%", "\r  3 MB": "  3 MB"} {
+		if got := lastFragment(in); got != want {
+			t.Errorf("lastFragment(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 	"github.com/mp-image-action/mp-image-action/internal/timing"
 )
 
@@ -163,7 +164,7 @@ func uploadTar(ctx context.Context, k *conn, localDir, remoteDir string, entries
 	}
 	var msgs tail
 	sess.Stdout, sess.Stderr = &msgs, &msgs
-	q := ShellQuote(remoteDir)
+	q := shell.Quote(remoteDir)
 	cmd := fmt.Sprintf("mkdir -p -- %s && exec tar -x -p --no-same-owner --no-overwrite-dir --keep-directory-symlink -f - -C %s", q, q)
 	if err := sess.Start(cmd); err != nil {
 		return st, sessionErr(k, name, err)
@@ -499,7 +500,7 @@ func (c *Client) WriteFile(ctx context.Context, p string, data []byte, mode os.F
 	var msgs tail
 	sess.Stdin = bytes.NewReader(data)
 	sess.Stdout, sess.Stderr = &msgs, &msgs
-	q := ShellQuote(p)
+	q := shell.Quote(p)
 	cmd := fmt.Sprintf(`mkdir -p -- "$(dirname -- %[1]s)" && t=$(mktemp %[1]s.XXXXXX) && { cat >"$t" && chmod %04o "$t" && mv -f -- "$t" %[1]s || { rm -f -- "$t"; exit 1; }; }`,
 		q, uint32(mode.Perm()))
 	done := make(chan error, 1)

@@ -3,11 +3,8 @@ package remote
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/remote/sshtest"
 	"github.com/mp-image-action/mp-image-action/internal/remote/treegen"
+	"github.com/mp-image-action/mp-image-action/internal/shell"
 	"github.com/mp-image-action/mp-image-action/internal/testutil"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -110,7 +108,7 @@ var uploadMethods = []method{
 		if r.sshArgs == nil {
 			return fmt.Errorf("skip: %s", r.sshError)
 		}
-		return testutil.TarOverSSH(r.sshArgs, src, "mkdir -p "+ShellQuote(dst)+" && tar -x -C "+ShellQuote(dst))
+		return testutil.TarOverSSH(r.sshArgs, src, "mkdir -p "+shell.Quote(dst)+" && tar -x -C "+shell.Quote(dst))
 	}},
 	{"tool-sftp", func(r *benchRig, src, dst string) error {
 		_, err := r.c.Upload(context.Background(), src, dst, UploadOptions{Method: "sftp"})
@@ -128,40 +126,7 @@ func sftpFileByFile(c *Client, src, dst string) error {
 		return err
 	}
 	defer sc.Close()
-	if err := sc.MkdirAll(dst); err != nil {
-		return err
-	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == src {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		rp := path.Join(dst, filepath.ToSlash(rel))
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return sc.Mkdir(rp)
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w, err := sc.Create(rp)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, f); err != nil {
-			w.Close()
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-		return sc.Chmod(rp, info.Mode().Perm())
-	})
+	return testutil.SFTPFileByFile(sc, src, dst)
 }
 
 // BenchmarkUpload times each method on the small-file and big-file trees.

@@ -10,7 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxUserData is DigitalOcean's limit on a droplet's user_data.

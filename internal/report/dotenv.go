@@ -10,32 +10,12 @@ import (
 // Dotenv writes the outputs as NAME=value lines for GitLab's
 // artifacts:reports:dotenv (SNAPSHOT_ID=..., DROPLET_IP=...). Other calls do nothing.
 type Dotenv struct {
+	Nop
 	path string
 }
 
 // NewDotenv writes to path when Outputs is called.
 func NewDotenv(path string) *Dotenv { return &Dotenv{path: path} }
-
-// Mask implements Sink.
-func (*Dotenv) Mask(string) {}
-
-// StepStart implements Sink.
-func (*Dotenv) StepStart(string) {}
-
-// StepEnd implements Sink.
-func (*Dotenv) StepEnd(StepRecord) {}
-
-// Log implements Sink.
-func (*Dotenv) Log(string) {}
-
-// Annotate implements Sink.
-func (*Dotenv) Annotate(Annotation) {}
-
-// State implements Sink.
-func (*Dotenv) State(string, string) {}
-
-// Summary implements Sink.
-func (*Dotenv) Summary(string) error { return nil }
 
 // Outputs replaces the file with one NAME=value line per output, empty ones
 // included so later jobs see a defined variable. GitLab reads values

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,35 +24,54 @@ import (
 // when a file variable is unset; this sink uses a random delimiter per value
 // and returns errors.
 type GitHub struct {
+	Nop       // remote output reaches the log through the console
 	mu        sync.Mutex
 	a         *githubactions.Action
+	w         io.Writer
 	getenv    func(string) string
 	secrets   []string
 	groupOpen bool
 	annotated bool // an error annotation was issued during the current step
+	// Annotations issued per level, and those past the runner's limit that
+	// went to the log as plain lines instead.
+	issued, over map[string]int
 }
+
+// MaxAnnotations is how many annotations of one level (error, warning,
+// notice) the runner keeps per step (actions/runner ExecutionContext
+// _maxCountPerIssueType); it drops the rest silently.
+const MaxAnnotations = 10
 
 // NewGitHub reads the runner's variables through getenv and writes workflow commands to w.
 func NewGitHub(getenv func(string) string, w io.Writer) *GitHub {
 	return &GitHub{
 		a:      githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)),
+		w:      w,
 		getenv: getenv,
+		issued: map[string]int{}, over: map[string]int{},
 	}
 }
 
-// Mask issues ::add-mask:: for the secret, line by line: the runner matches
-// masks per line, so a multi-line key would otherwise show.
+// Mask issues ::add-mask:: with the literal secret, line by line (the runner
+// matches masks per line, so a multi-line key would otherwise show), once per
+// value. The runner needs the value itself: the Redactor passes mask lines
+// whole, and the runner consumes the line and shows "::add-mask::***".
 func (g *GitHub) Mask(secret string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, line := range strings.Split(secret, "\n") {
 		line = strings.TrimRight(line, "\r")
-		if strings.TrimSpace(line) == "" {
+		if strings.TrimSpace(line) == "" || slices.Contains(g.secrets, line) {
 			continue
 		}
-		g.a.AddMask(line)
+		fmt.Fprintf(g.w, "::add-mask::%s\n", escapeData(line))
 		g.secrets = append(g.secrets, line)
 	}
+}
+
+// escapeData escapes a workflow command's data as the runner unescapes it.
+func escapeData(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
 // StepStart opens a log group; groups do not nest on GitHub, so an open one is closed first.
@@ -79,17 +99,46 @@ func (g *GitHub) StepEnd(r StepRecord) {
 		if msg == "" {
 			msg = "step failed"
 		}
-		g.a.WithFieldsMap(map[string]string{"title": "mp-image: " + r.Name}).Errorf("%s", msg)
+		g.annotate(Annotation{Level: "error", Title: "mp-image: " + r.Name, Message: msg})
 	}
 }
 
 // Log does nothing: the console sink prints log lines, once.
 func (g *GitHub) Log(string) {}
 
-// Annotate issues ::error/::warning/::notice with file, line and title.
+// Annotate issues ::error/::warning/::notice with file, line and title, up
+// to MaxAnnotations per level; past that the runner would drop them, so they
+// go to the log as plain lines and Close points to the job summary.
 func (g *GitHub) Annotate(an Annotation) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.annotate(an)
+}
+
+func (g *GitHub) annotate(an Annotation) {
+	level := an.Level
+	if level != "warning" && level != "notice" {
+		level = "error"
+	}
+	if level == "error" {
+		g.annotated = true
+	}
+	if g.issued[level] >= MaxAnnotations {
+		g.over[level]++
+		where := an.File
+		if where != "" && an.Line > 0 {
+			where += ":" + strconv.Itoa(an.Line)
+		}
+		parts := []string{level}
+		for _, p := range []string{where, an.Title, an.Message} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fmt.Fprintln(g.w, strings.Join(parts, ": "))
+		return
+	}
+	g.issued[level]++
 	fields := map[string]string{}
 	if an.File != "" {
 		fields["file"] = an.File
@@ -101,15 +150,34 @@ func (g *GitHub) Annotate(an Annotation) {
 		fields["title"] = an.Title
 	}
 	a := g.a.WithFieldsMap(fields)
-	switch an.Level {
+	switch level {
 	case "warning":
 		a.Warningf("%s", an.Message)
 	case "notice":
 		a.Noticef("%s", an.Message)
 	default:
 		a.Errorf("%s", an.Message)
-		g.annotated = true
 	}
+}
+
+// Close ends the step's log: when annotations went past the runner's limit,
+// a last line says how many and points to the job summary.
+func (g *GitHub) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var more []string
+	for _, level := range []string{"error", "warning", "notice"} {
+		if n := g.over[level]; n > 0 {
+			more = append(more, fmt.Sprintf("%d more %s(s)", n, level))
+		}
+	}
+	if len(more) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(g.w, "mp-image: %s printed above without an annotation (GitHub keeps %d per level per step); the job summary lists every result\n",
+		strings.Join(more, ", "), MaxAnnotations)
+	g.over = map[string]int{}
+	return err
 }
 
 // State saves a value for the post-entrypoint (read back as STATE_<key>).
@@ -211,7 +279,7 @@ func appendFile(path, data, what string) error {
 
 // ParseFileCommands reads an environment file (GITHUB_OUTPUT, GITHUB_STATE,
 // GITHUB_ENV) the way the runner does: name=value lines and name<<DELIM
-// heredocs. Later values win. Tests and the post step use it.
+// heredocs. Later values win. Tests read what the tool wrote with it.
 func ParseFileCommands(data string) (map[string]string, error) {
 	out := map[string]string{}
 	lines := strings.Split(strings.ReplaceAll(data, "\r\n", "\n"), "\n")

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,7 +56,7 @@ func TestGitHubSink(t *testing.T) {
 	g.State("droplet_id", "4242")
 	g.State("token", token) // refused: a secret never goes to state
 	o := Outputs{SnapshotID: "1234", SnapshotName: "lemp-2025-01-01-ab", SnapshotRegions: []string{"nyc3", "ams3"},
-		DropletID: 4242, DropletIP: "10.200.0.11", Validation: "pass", ReportPath: "/github/workspace/r.json", ManifestPath: "m.json"}
+		DropletID: 4242, DropletIP: "10.200.0.11", Validation: "pass", ReportPath: "/github/workspace/r.json", ManifestPath: "m.json", KeyPath: ".mp-image/k.key"}
 	if err := g.Outputs(o); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,8 @@ func TestGitHubSink(t *testing.T) {
 
 	outputs, raw := readParsed(t, env["GITHUB_OUTPUT"])
 	wantOut := map[string]string{"snapshot-id": "1234", "snapshot-name": "lemp-2025-01-01-ab", "snapshot-regions": "nyc3,ams3",
-		"droplet-id": "4242", "droplet-ip": "10.200.0.11", "validation": "pass", "report": "/github/workspace/r.json", "manifest": "m.json"}
+		"droplet-id": "4242", "droplet-ip": "10.200.0.11", "validation": "pass", "report": "/github/workspace/r.json", "manifest": "m.json",
+		"ssh-key-path": ".mp-image/k.key", "sbom": "", "provenance": ""}
 	if len(outputs) != len(wantOut) {
 		t.Errorf("outputs = %v", outputs)
 	}
@@ -282,5 +284,77 @@ func TestDetectOrderOnGitHub(t *testing.T) {
 	want := "::group::provision\n[ 0:00] ==> provision\nhello\n::endgroup::\n[ 0:00] ok provision (0s)\n"
 	if out.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// The runner needs the literal value in the mask line, before anything else,
+// while the redactor hides it everywhere else in the same stream.
+func TestMaskLineIsLiteralThroughTheRedactor(t *testing.T) {
+	getenv, _ := runnerEnv(t)
+	var out bytes.Buffer
+	red := NewRedactor(&out)
+	red.Add(token)
+	s := Detect(getenv, red, WithClock(func() time.Time { return time.Time{} }))
+	s.Mask(token)
+	s.Mask(token) // once per value
+	s.Mask("pass%word\nsecond line")
+	s.StepStart("provision")
+	s.Log("the token is " + token)
+	s.Annotate(Annotation{Level: "error", Title: "t", Message: "bad " + token})
+	red.Flush()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{"::add-mask::" + token, "::add-mask::pass%25word", "::add-mask::second line", "::group::provision"}
+	for i, w := range want {
+		if i >= len(lines) || lines[i] != w {
+			t.Fatalf("line %d: got %q, want %q\n%s", i, lines[min(i, len(lines)-1)], w, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), token); n != 1 {
+		t.Errorf("the token appears %d times, want once (the mask line):\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "the token is ***") || !strings.Contains(out.String(), "::bad ***") {
+		t.Errorf("the token is not redacted after the mask line:\n%s", out.String())
+	}
+}
+
+// GitHub keeps 10 annotations per level per step: the rest are printed once
+// as plain lines, and a last line points to the job summary.
+func TestAnnotationsAtMostTenPerLevel(t *testing.T) {
+	getenv, _ := runnerEnv(t)
+	var out bytes.Buffer
+	g := NewGitHub(getenv, &out)
+	for i := 1; i <= 12; i++ {
+		g.Annotate(Annotation{Level: "warning", File: "scripts/a.sh", Line: i, Title: "lint: x", Message: fmt.Sprintf("finding %d", i)})
+	}
+	g.Annotate(Annotation{Level: "error", Title: "e", Message: "one error"})
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var warnings, errors int
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "::warning "):
+			warnings++
+		case strings.HasPrefix(l, "::error "):
+			errors++
+		}
+	}
+	if warnings != 10 || errors != 1 {
+		t.Errorf("%d warning and %d error annotations, want 10 and 1:\n%s", warnings, errors, out.String())
+	}
+	for _, w := range []string{"warning: scripts/a.sh:11: lint: x: finding 11", "warning: scripts/a.sh:12: lint: x: finding 12"} {
+		if strings.Count(out.String(), w) != 1 {
+			t.Errorf("over-limit finding %q not printed once:\n%s", w, out.String())
+		}
+	}
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "2 more warning(s)") || !strings.Contains(last, "job summary") {
+		t.Errorf("last line = %q, want a pointer to the job summary for 2 more warnings", last)
+	}
+	for i := 1; i <= 12; i++ {
+		if n := strings.Count(out.String()+"\n", fmt.Sprintf("finding %d\n", i)); n != 1 {
+			t.Errorf("finding %d printed %d times, want once", i, n)
+		}
 	}
 }

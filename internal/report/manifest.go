@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/timing"
@@ -31,6 +30,9 @@ type Manifest struct {
 	AppName    string `json:"application_name,omitempty"`
 	AppVersion string `json:"application_version,omitempty"`
 	ReportPath string `json:"report,omitempty"`
+	SBOM       string `json:"sbom,omitempty"`        // SBOM file as given by the sbom option
+	SBOMSHA256 string `json:"sbom_sha256,omitempty"` // its digest, so the manifest pins it
+	Provenance string `json:"provenance,omitempty"`  // statement about this manifest (hence no digest here)
 
 	Steps       []StepRecord `json:"steps"`
 	APIRequests int          `json:"api_requests"`
@@ -52,28 +54,8 @@ func WriteManifest(path string, m *Manifest) error {
 		return fmt.Errorf("manifest: encode: %w", err)
 	}
 	data = append(data, '\n')
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("manifest: create %s: %w (check the manifest path)", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, ".manifest-*.json")
-	if err != nil {
+	if err := WriteFileAtomic(path, data); err != nil {
 		return fmt.Errorf("manifest: %w (check the manifest path)", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("manifest: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("manifest: chmod: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("manifest: close: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("manifest: move into place at %s: %w", path, err)
 	}
 	return nil
 }

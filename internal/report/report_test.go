@@ -15,57 +15,6 @@ type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) now() time.Time { return c.t }
 
-func TestConsole(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	var out bytes.Buffer
-	c := NewConsole(&out, false, clk.now)
-	c.StepStart("create droplet")
-	clk.t = clk.t.Add(8100 * time.Millisecond)
-	c.StepEnd(StepRecord{Name: "create droplet", Status: StatusOK, Duration: 8100 * time.Millisecond})
-	c.Log("  [10-nginx.sh] ok\n")
-	clk.t = clk.t.Add(65 * time.Minute)
-	c.StepEnd(StepRecord{Name: "provision", Status: StatusFailed, Duration: 4*time.Minute + 5*time.Second, Detail: "exit 1"})
-	c.StepEnd(StepRecord{Name: "snapshot", Status: StatusSkipped})
-	c.StepEnd(StepRecord{Name: "power off", Status: StatusCancelled, Duration: 300 * time.Millisecond})
-	c.Annotate(Annotation{File: "scripts/10-nginx.sh", Line: 3, Title: "script failed", Message: "exit 1"})
-	c.Annotate(Annotation{Level: "warning", Message: "size limits plans"})
-	if err := c.Outputs(Outputs{SnapshotID: "77", SnapshotRegions: []string{"nyc3"}}); err != nil {
-		t.Fatal(err)
-	}
-	want := "" +
-		"[ 0:00] ==> create droplet\n" +
-		"[ 0:08] ok create droplet (8.1s)\n" +
-		"  [10-nginx.sh] ok\n" +
-		"[1:05:08] FAILED provision (4m05s): exit 1\n" +
-		"[1:05:08] skipped snapshot (0s)\n" +
-		"[1:05:08] cancelled power off (300ms)\n" +
-		"error: scripts/10-nginx.sh:3: script failed: exit 1\n" +
-		"warning: size limits plans\n" +
-		"snapshot-id: 77\n" +
-		"snapshot-regions: nyc3\n"
-	if out.String() != want {
-		t.Errorf("console output:\n%s\nwant:\n%s", out.String(), want)
-	}
-}
-
-func TestConsoleColourOnlyWhenAsked(t *testing.T) {
-	for _, colour := range []bool{false, true} {
-		var out bytes.Buffer
-		c := NewConsole(&out, colour, nil)
-		c.StepEnd(StepRecord{Name: "x", Status: StatusFailed})
-		if got := strings.Contains(out.String(), "\x1b["); got != colour {
-			t.Errorf("colour=%v: escape codes present=%v: %q", colour, got, out.String())
-		}
-	}
-	// A buffer is not a terminal, whatever TERM says.
-	var out bytes.Buffer
-	s := Detect(func(k string) string { return map[string]string{"TERM": "xterm-256color"}[k] }, &out)
-	s.StepStart("x")
-	if strings.Contains(out.String(), "\x1b[") {
-		t.Errorf("colour on a non-terminal: %q", out.String())
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0s", 850 * time.Millisecond: "850ms", 12300 * time.Millisecond: "12.3s",
@@ -87,7 +36,7 @@ func TestDotenv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "SNAPSHOT_ID=1234\nSNAPSHOT_NAME=app 2025\nSNAPSHOT_REGIONS=nyc3,sfo3\nDROPLET_ID=\nDROPLET_IP=\nVALIDATION=warn\nREPORT=\nMANIFEST=\n"
+	want := "SNAPSHOT_ID=1234\nSNAPSHOT_NAME=app 2025\nSNAPSHOT_REGIONS=nyc3,sfo3\nDROPLET_ID=\nDROPLET_IP=\nVALIDATION=warn\nREPORT=\nMANIFEST=\nSSH_KEY_PATH=\nSBOM=\nPROVENANCE=\n"
 	if string(got) != want {
 		t.Errorf("dotenv:\n%s\nwant:\n%s", got, want)
 	}

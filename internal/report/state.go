@@ -10,7 +10,8 @@ const (
 	StateDropletID  = "droplet_id"
 	StateKeyID      = "key_id"
 	StateSnapshotID = "snapshot_id"
-	StateDone       = "done" // "true" once the main step finished its own cleanup
+	StateBootKeyID  = "boot_key_id" // the boot test's own account key
+	StateDone       = "done"        // "true" once the main step finished its own cleanup
 )
 
 // SavedState is what the post-entrypoint safety net finds of the main step.
@@ -20,6 +21,7 @@ type SavedState struct {
 	DropletID  int
 	KeyID      int
 	SnapshotID int
+	BootKeyID  int
 	Done       bool
 }
 
@@ -39,6 +41,7 @@ func ReadState(getenv func(string) string) SavedState {
 		DropletID:  atoi(StateDropletID),
 		KeyID:      atoi(StateKeyID),
 		SnapshotID: atoi(StateSnapshotID),
+		BootKeyID:  atoi(StateBootKeyID),
 		Done:       getenv("STATE_"+StateDone) == "true",
 	}
 }

@@ -93,6 +93,42 @@ type Summary struct {
 	APIWait  float64 `json:"api_wait_s"` // requests and poll waits
 	Remote   float64 `json:"remote_s"`   // SSH dials, commands, uploads
 	Overhead float64 `json:"overhead_s"` // wall minus the union of both: the tool's own time
+	// Overlaps are the steps that ran at the same time (the build droplet's
+	// deletion, the transfers and the release beside the boot test), and
+	// Saved the wall time that spared: the steps' durations added up, minus
+	// the time any of them ran.
+	Overlaps []Overlap `json:"overlaps,omitempty"`
+	Saved    float64   `json:"overlap_saved_s"`
+}
+
+// Overlap is two steps running at once for Seconds.
+type Overlap struct {
+	Steps   [2]string `json:"steps"`
+	Seconds float64   `json:"seconds"`
+}
+
+// Overlapping finds the pairs of named spans that overlap, in the order
+// given, and the time running them at once saved.
+func Overlapping(names []string, spans []Interval) ([]Overlap, time.Duration) {
+	var out []Overlap
+	var sum time.Duration
+	for i, a := range spans {
+		sum += a.End.Sub(a.Start)
+		for j := i + 1; j < len(spans); j++ {
+			b := spans[j]
+			start, end := a.Start, a.End
+			if b.Start.After(start) {
+				start = b.Start
+			}
+			if b.End.Before(end) {
+				end = b.End
+			}
+			if end.After(start) {
+				out = append(out, Overlap{Steps: [2]string{names[i], names[j]}, Seconds: end.Sub(start).Seconds()})
+			}
+		}
+	}
+	return out, sum - UnionLength(spans)
 }
 
 // Summarize accounts for a run that took wall.

@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -40,12 +41,37 @@ func TestRecorderSummarize(t *testing.T) {
 	r.Add(Remote, s(9), s(8)) // reversed: ignored
 	got := r.Summarize(10 * time.Second)
 	want := Summary{Wall: 10, APIWait: 5, Remote: 4, Overhead: 2}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Summarize = %+v, want %+v", got, want)
 	}
 	var nilRec *Recorder
 	nilRec.Add(API, s(0), s(1))
 	if got := nilRec.Summarize(time.Second); got.Overhead != 1 || got.APIWait != 0 {
 		t.Fatalf("nil recorder: %+v", got)
+	}
+}
+
+// TestOverlapping: steps that ran at once are reported in pairs with the
+// time they shared, and the time saved is what running them one after the
+// other would have added.
+func TestOverlapping(t *testing.T) {
+	t0 := time.Now()
+	at := func(a, b int) Interval {
+		return Interval{t0.Add(time.Duration(a) * time.Second), t0.Add(time.Duration(b) * time.Second)}
+	}
+	names := []string{"snapshot", "delete", "transfer", "boot test", "release"}
+	spans := []Interval{at(0, 60), at(60, 64), at(60, 180), at(61, 150), at(180, 181)}
+	got, saved := Overlapping(names, spans)
+	want := []Overlap{
+		{[2]string{"delete", "transfer"}, 4},
+		{[2]string{"delete", "boot test"}, 3},
+		{[2]string{"transfer", "boot test"}, 89},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("overlaps %+v, want %+v", got, want)
+	}
+	// 60+4+120+89+1 = 274 s of steps in 181 s.
+	if saved != 93*time.Second {
+		t.Errorf("saved %s, want 1m33s", saved)
 	}
 }

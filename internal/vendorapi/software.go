@@ -12,8 +12,9 @@ import (
 //
 //	name[=version][;key=value]...
 //
-// where key is website, notes (or releaseNotes), license (or licenseType)
-// or licenseLink, for example "nginx=1.24.0;website=https://nginx.org;license=BSD-2-Clause".
+// where key is website, notes (or releaseNotes), license (or licenseType),
+// licenseLink or package (the installed package whose version a build fills in
+// when the version is left out), for example "nginx=1.24.0;website=https://nginx.org;license=BSD-2-Clause".
 // It returns nil when there are no items.
 func ParseSoftware(entries []string) ([]Software, error) {
 	var out []Software
@@ -55,7 +56,7 @@ func parseItem(item string) (Software, error) {
 		k, v, ok := strings.Cut(p, "=")
 		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
 		if !ok || k == "" {
-			return Software{}, fmt.Errorf("software %q: %q is not key=value (keys: website, notes, license, licenseLink)", sw.Name, p)
+			return Software{}, fmt.Errorf("software %q: %q is not key=value (keys: website, notes, license, licenseLink, package)", sw.Name, p)
 		}
 		var field *string
 		switch k {
@@ -67,8 +68,10 @@ func parseItem(item string) (Software, error) {
 			field = &sw.LicenseType
 		case "licenselink":
 			field = &sw.LicenseLink
+		case "package":
+			field = &sw.Package
 		default:
-			return Software{}, fmt.Errorf("software %q: unknown key %q (keys: website, notes, license, licenseLink)", sw.Name, k)
+			return Software{}, fmt.Errorf("software %q: unknown key %q (keys: website, notes, license, licenseLink, package)", sw.Name, k)
 		}
 		canon := map[string]string{"releasenotes": "notes", "licensetype": "license"}[k]
 		if canon == "" {

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/cloud"
 )
 
 // DefaultBaseURL is DigitalOcean's API; the Vendor Portal lives under /api/v1/.
@@ -27,6 +27,9 @@ type Software struct {
 	Website      string `json:"website"`
 	LicenseType  string `json:"licenseType"`
 	LicenseLink  string `json:"licenseLink"`
+	// Package is the installed package whose version fills an empty Version
+	// (default: Name); the portal never sees it.
+	Package string `json:"-"`
 }
 
 // Update is the body of an app update. A nil field is sent as JSON null,
@@ -122,22 +125,19 @@ func (e *Error) Temporary() bool {
 
 // Client talks to the Vendor Portal API.
 type Client struct {
-	base           string
-	token          string
-	hc             *http.Client
-	userAgent      string
-	attempts       int
-	minBackoff     time.Duration
-	maxBackoff     time.Duration
-	attemptTimeout time.Duration
-	logf           func(format string, args ...any)
+	base       string
+	token      string
+	userAgent  string
+	attempts   int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	timeout    time.Duration
+	logf       func(format string, args ...any)
+	pause      *cloud.Pause // shared with the build's API client; nil: its own
 }
 
 // Option configures a Client.
 type Option func(*Client)
-
-// WithHTTPClient sets the HTTP client (default: a new client per Client).
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithRetries sets how many attempts a request gets in all and the bounds
 // of the exponential backoff between them (defaults: 5, 1s, 30s).
@@ -148,10 +148,14 @@ func WithRetries(attempts int, minBackoff, maxBackoff time.Duration) Option {
 }
 
 // WithAttemptTimeout bounds one HTTP attempt (default 60s).
-func WithAttemptTimeout(d time.Duration) Option { return func(c *Client) { c.attemptTimeout = d } }
+func WithAttemptTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
 // WithLogf receives one line per retried attempt; it never sees the token.
 func WithLogf(logf func(format string, args ...any)) Option { return func(c *Client) { c.logf = logf } }
+
+// WithPause shares a DigitalOcean API client's 429 pause (cloud.Client.Pause):
+// the portal is part of that API, and its rate limit is the token's.
+func WithPause(p *cloud.Pause) Option { return func(c *Client) { c.pause = p } }
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -164,14 +168,27 @@ func New(baseURL, token string, opts ...Option) *Client {
 		baseURL = DefaultBaseURL
 	}
 	c := &Client{
-		base: baseURL, token: token, hc: &http.Client{}, userAgent: "mp-image",
+		base: baseURL, token: token, userAgent: "mp-image",
 		attempts: 5, minBackoff: time.Second, maxBackoff: 30 * time.Second,
-		attemptTimeout: 60 * time.Second, logf: func(string, ...any) {},
+		timeout: 60 * time.Second, logf: func(string, ...any) {},
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// httpClient sends through the DigitalOcean API's retry layer (the portal is
+// part of that API): 5xx, 429 (with a pause every request honours) and
+// connection failures are retried; the PATCH sets the same fields each
+// time, so repeating it is safe.
+func (c *Client) httpClient() *http.Client {
+	return &http.Client{Transport: &cloud.Transport{
+		MaxAttempts: c.attempts, MinBackoff: c.minBackoff, MaxBackoff: c.maxBackoff, AttemptTimeout: c.timeout, Pause: c.pause,
+		Notify: func(_ *http.Request, attempt, of int, err error, wait time.Duration) {
+			c.logf("vendor portal: attempt %d of %d failed (%v); retrying in %s", attempt, of, c.scrub(err), wait.Round(time.Millisecond))
+		},
+	}}
 }
 
 // maxBody caps what is read of an answer; the portal's are small.
@@ -197,37 +214,7 @@ func (c *Client) UpdateApp(ctx context.Context, appID string, u Update) (*App, e
 	if err != nil {
 		return nil, fmt.Errorf("vendor portal: encode update of app %q: %w", appID, err)
 	}
-	var last error
-	for attempt := 1; ; attempt++ {
-		app, retryAfter, err := c.try(ctx, endpoint, appID, body)
-		if err == nil {
-			return app, nil
-		}
-		last = err
-		var ae *Error
-		if errors.As(err, &ae) && !ae.Temporary() {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("vendor portal: update app %q cancelled: %w (last answer: %v)", appID, ctx.Err(), last)
-		}
-		if attempt >= c.attempts {
-			if ae != nil {
-				ae.Hint = fmt.Sprintf("%s; tried %d times", HintServer, attempt)
-				return nil, ae
-			}
-			return nil, fmt.Errorf("vendor portal: update app %q failed after %d attempts (%s): %w", appID, attempt, HintServer, last)
-		}
-		wait := c.backoff(attempt, retryAfter)
-		c.logf("vendor portal: attempt %d of %d failed (%v); retrying in %s", attempt, c.attempts, last, wait.Round(time.Millisecond))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("vendor portal: update app %q cancelled while waiting to retry: %w (last answer: %v)", appID, ctx.Err(), last)
-		case <-t.C:
-		}
-	}
+	return c.send(ctx, endpoint, appID, body)
 }
 
 func (c *Client) endpoint(appID string) (string, error) {
@@ -238,26 +225,38 @@ func (c *Client) endpoint(appID string) (string, error) {
 	return strings.TrimSuffix(u.String(), "/") + "/api/v1/vendor-portal/apps/" + url.PathEscape(appID), nil
 }
 
-// try makes one attempt; it returns the Retry-After the server asked for.
-func (c *Client) try(ctx context.Context, endpoint, appID string, body []byte) (*App, time.Duration, error) {
-	actx, cancel := context.WithTimeout(ctx, c.attemptTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPatch, endpoint, bytes.NewReader(body))
+// send sends the update through the retry layer and reads what came back.
+func (c *Client) send(ctx context.Context, endpoint, appID string, body []byte) (*App, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, fmt.Errorf("vendor portal: build request: %w", err)
+		return nil, fmt.Errorf("vendor portal: build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("vendor portal: update app %q: %w", appID, c.scrub(err))
+	resp, err := c.httpClient().Do(req)
+	var te *cloud.TransientError
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("vendor portal: update app %q cancelled: %w", appID, c.scrub(err))
+	case errors.As(err, &te) && te.Resp != nil:
+		// The portal kept failing: its last answer says how.
+		raw, _ := io.ReadAll(io.LimitReader(te.Resp.Body, maxBody))
+		ae := c.apiError(te.Resp, raw, appID)
+		if te.Attempts > 1 {
+			ae.Hint = fmt.Sprintf("%s; tried %d times", HintServer, te.Attempts)
+		}
+		return nil, ae
+	case errors.As(err, &te) && te.Attempts > 1:
+		return nil, fmt.Errorf("vendor portal: update app %q failed after %d attempts (%s): %w", appID, te.Attempts, HintServer, c.scrub(err))
+	case err != nil:
+		return nil, fmt.Errorf("vendor portal: update app %q: %w", appID, c.scrub(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, 0, fmt.Errorf("vendor portal: update app %q: read answer: %w", appID, c.scrub(err))
+		return nil, fmt.Errorf("vendor portal: update app %q: read answer: %w", appID, c.scrub(err))
 	}
 	if resp.StatusCode/100 == 2 {
 		var out struct {
@@ -265,12 +264,12 @@ func (c *Client) try(ctx context.Context, endpoint, appID string, body []byte) (
 		}
 		if err := json.Unmarshal(raw, &out); err != nil || out.App == nil {
 			// A 2xx we cannot read is not retried: the update may have landed.
-			return nil, 0, fmt.Errorf("vendor portal: update app %q: status %d but the answer has no app (%.200q); check the app in the Vendor Portal before submitting again",
+			return nil, fmt.Errorf("vendor portal: update app %q: status %d but the answer has no app (%.200q); check the app in the Vendor Portal before submitting again",
 				appID, resp.StatusCode, c.redact(string(raw)))
 		}
-		return out.App, 0, nil
+		return out.App, nil
 	}
-	return nil, retryAfter(resp.Header.Get("Retry-After")), c.apiError(resp, raw, appID)
+	return nil, c.apiError(resp, raw, appID)
 }
 
 func (c *Client) apiError(resp *http.Response, raw []byte, appID string) *Error {
@@ -333,32 +332,4 @@ func (c *Client) scrub(err error) error {
 		return errors.New(c.redact(s))
 	}
 	return err
-}
-
-func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.minBackoff << min(attempt-1, 20)
-	if d > c.maxBackoff || d <= 0 {
-		d = c.maxBackoff
-	}
-	// Jitter keeps parallel jobs of one vendor from retrying in lockstep.
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	if retryAfter > d {
-		d = min(retryAfter, 2*c.maxBackoff)
-	}
-	return d
-}
-
-func retryAfter(h string) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
 }

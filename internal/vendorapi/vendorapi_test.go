@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/digitalocean/godo"
 
+	"github.com/mp-image-action/mp-image-action/internal/cloud"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 )
 
@@ -394,7 +399,11 @@ func TestSubmit(t *testing.T) {
 	img := snapshot(t, s, token0)
 	ctx := context.Background()
 
-	app, err := Submit(ctx, s.URL(), token0, "app", img, "2.1.0", "", "", []string{"nginx=1.24.0;website=https://nginx.org", "php=8.2\nmariadb"}, fastOpts...)
+	sw, err := ParseSoftware([]string{"nginx=1.24.0;website=https://nginx.org;package=nginx-full", "php=8.2\nmariadb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := Submit(ctx, s.URL(), token0, "app", img, "2.1.0", "", "", sw, fastOpts...)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
@@ -420,12 +429,11 @@ func TestSubmit(t *testing.T) {
 	for _, bad := range []struct {
 		app   string
 		image int
-		sw    []string
+		sw    []Software
 		want  string
 	}{
 		{"app2", 0, nil, "not a snapshot id"},
 		{"", img, nil, "no app id"},
-		{"app2", img, []string{"=1.0"}, "no name"},
 	} {
 		if _, err := Submit(ctx, s.URL(), token0, bad.app, bad.image, "1", "", "", bad.sw, fastOpts...); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("Submit(%q, %d, %q) = %v, want %q", bad.app, bad.image, bad.sw, err, bad.want)
@@ -433,5 +441,60 @@ func TestSubmit(t *testing.T) {
 	}
 	if n := s.Stats().Requests[patchRoute] - before; n != 0 {
 		t.Errorf("%d requests for refused inputs", n)
+	}
+}
+
+// A 429 the build's API client heard pauses the submit too (WithPause): the
+// portal is part of the same API, rate-limited per token, so a PATCH sent
+// during Retry-After would only earn another 429. (With the option removed,
+// the PATCH arrives at once and this fails.)
+func TestSubmitSharesTheBuildsPause(t *testing.T) {
+	var mu sync.Mutex
+	var limitedAt, patchedAt time.Time
+	gets := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v2/account":
+			if gets++; gets == 1 {
+				limitedAt = time.Now()
+				w.Header().Set("Retry-After", "2")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			io.WriteString(w, `{"account":{"status":"active"}}`)
+		case r.Method == http.MethodPatch:
+			patchedAt = time.Now()
+			io.WriteString(w, `{"app":{"id":"app","state":"IN_REVIEW","imageId":7}}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	c, err := cloud.New(cloud.Options{Token: token0, APIURL: srv.URL, MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { _, _, err := c.Godo().Account.Get(ctx); done <- err }()
+	for c.Stats().Limited == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the account request ended (%v) without a 429", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if _, err := Submit(ctx, srv.URL, token0, "app", 7, "1.0", "", "", nil, append(fastOpts, WithPause(c.Pause()))...); err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the account request after its 429: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := patchedAt.Sub(limitedAt); gap < 2*time.Second {
+		t.Errorf("the PATCH came %v after the build's 429 with Retry-After: 2: it did not wait for the shared pause", gap)
 	}
 }

@@ -28,6 +28,9 @@ type Repo struct {
 	Dir    string // repository root (dists/, pool/)
 	OldDeb string // Package_OldVersion_all.deb, outside the repository
 	NewDeb string // Package_NewVersion_all.deb, in pool/
+	// BaseDir is the same suite before the update was published: it offers
+	// only OldVersion, so a machine with it installed has nothing pending.
+	BaseDir string
 }
 
 // SourcesLine is the sources.list line for the repository at baseURL (http://... or file:/...).
@@ -43,53 +46,69 @@ func Build(dir string) (*Repo, error) {
 			return nil, fmt.Errorf("aptrepo: %s not found: apt-get install dpkg-dev", tool)
 		}
 	}
-	r := &Repo{Dir: filepath.Join(dir, "repo")}
+	r := &Repo{Dir: filepath.Join(dir, "repo"), BaseDir: filepath.Join(dir, "base-repo")}
 	pool := filepath.Join(r.Dir, "pool", Component)
-	if err := os.MkdirAll(pool, 0o755); err != nil {
-		return nil, fmt.Errorf("aptrepo: %w", err)
+	basePool := filepath.Join(r.BaseDir, "pool", Component)
+	for _, d := range []string{pool, basePool} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("aptrepo: %w", err)
+		}
 	}
 	var err error
 	if r.OldDeb, err = buildDeb(dir, dir, OldVersion); err != nil {
 		return nil, err
 	}
+	if _, err = buildDeb(dir, basePool, OldVersion); err != nil {
+		return nil, err
+	}
 	if r.NewDeb, err = buildDeb(dir, pool, NewVersion); err != nil {
 		return nil, err
 	}
+	for _, root := range []string{r.Dir, r.BaseDir} {
+		if err := writeSuite(root); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// writeSuite indexes root's pool/ as the suite's Packages and Release files.
+func writeSuite(root string) error {
 	c := exec.Command("dpkg-scanpackages", "--multiversion", "pool")
-	c.Dir = r.Dir
+	c.Dir = root
 	packages, err := c.Output()
 	if err != nil {
-		return nil, fmt.Errorf("aptrepo: dpkg-scanpackages: %w", err)
+		return fmt.Errorf("aptrepo: dpkg-scanpackages: %w", err)
 	}
 	archs := []string{"amd64", "arm64", "all"}
 	var files []string
 	for _, a := range archs {
 		rel := filepath.Join(Component, "binary-"+a, "Packages")
-		p := filepath.Join(r.Dir, "dists", Suite, rel)
+		p := filepath.Join(root, "dists", Suite, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, fmt.Errorf("aptrepo: %w", err)
+			return fmt.Errorf("aptrepo: %w", err)
 		}
 		if err := os.WriteFile(p, packages, 0o644); err != nil {
-			return nil, fmt.Errorf("aptrepo: %w", err)
+			return fmt.Errorf("aptrepo: %w", err)
 		}
 		files = append(files, rel)
 	}
 	// apt refuses a Release without hashes even for a trusted=yes source.
 	var md5s, shas strings.Builder
 	for _, rel := range files {
-		b, err := os.ReadFile(filepath.Join(r.Dir, "dists", Suite, rel))
+		b, err := os.ReadFile(filepath.Join(root, "dists", Suite, rel))
 		if err != nil {
-			return nil, fmt.Errorf("aptrepo: %w", err)
+			return fmt.Errorf("aptrepo: %w", err)
 		}
 		fmt.Fprintf(&md5s, " %x %d %s\n", md5.Sum(b), len(b), rel)
 		fmt.Fprintf(&shas, " %x %d %s\n", sha256.Sum256(b), len(b), rel)
 	}
 	release := fmt.Sprintf("Origin: mp-image-test\nLabel: mp-image-test-security\nSuite: %s\nCodename: %s\nArchitectures: %s\nComponents: %s\nDescription: mp-image test security updates\nMD5Sum:\n%sSHA256:\n%s",
 		Suite, Suite, strings.Join(archs, " "), Component, md5s.String(), shas.String())
-	if err := os.WriteFile(filepath.Join(r.Dir, "dists", Suite, "Release"), []byte(release), 0o644); err != nil {
-		return nil, fmt.Errorf("aptrepo: %w", err)
+	if err := os.WriteFile(filepath.Join(root, "dists", Suite, "Release"), []byte(release), 0o644); err != nil {
+		return fmt.Errorf("aptrepo: %w", err)
 	}
-	return r, nil
+	return nil
 }
 
 func buildDeb(work, outDir, version string) (string, error) {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package nspawn
 
 import (
@@ -131,10 +133,10 @@ func (b *Backend) Create(ctx context.Context, spec localcloud.MachineSpec) (stri
 	if err != nil {
 		return fail(err)
 	}
-	if err := m.mount(); err != nil {
+	if err := writeSeed(seedHostDir(m.dir), files); err != nil {
 		return fail(err)
 	}
-	if err := m.withRoot(func(r *os.Root) error { return writeSeed(r, files) }); err != nil {
+	if err := m.mount(); err != nil {
 		return fail(err)
 	}
 	if err := m.start(ctx); err != nil {
@@ -234,6 +236,8 @@ func (m *machine) launch() (*exec.Cmd, error) {
 		// inside); --private-network keeps it.
 		"--private-network", "--network-namespace-path=/run/netns/" + m.name,
 		"--console=read-only", "--resolv-conf=off", "--timezone=off",
+		// user_data from outside the disk, read-only, as a metadata service serves it.
+		"--bind-ro=" + strings.ReplaceAll(seedHostDir(m.dir), ":", `\:`) + ":" + seedDir,
 	}
 	cmd := exec.Command("sh", args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "MPI_CGROUPS=" + strings.Join(cgs, " ")}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package nspawn
 
 import (
@@ -75,6 +77,17 @@ func TestMachineLifecycle(t *testing.T) {
 			t.Errorf("%s = %q (%v), want it to contain %q", ch.cmd, out, err, ch.want)
 		}
 	}
+	// user_data comes from outside the disk, read-only, as DigitalOcean's metadata service
+	// serves it: cloud-init reads it, nothing can change it, the machine's layer lacks it.
+	if out, err := testutil.SSHRun(c, "cat "+seedDir+"/user-data"); err != nil || !strings.Contains(out, "marker-101") {
+		t.Errorf("the seed's user-data inside the machine: %q (%v)", out, err)
+	}
+	if out, err := testutil.SSHRun(c, "touch "+seedDir+"/user-data 2>&1 && echo writable"); err == nil || strings.Contains(out, "writable") {
+		t.Errorf("the seed is writable from inside the machine: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(b.StateDir(), "machines", "101", "upper", seedDir, "user-data")); !os.IsNotExist(err) {
+		t.Errorf("the seed's user-data is in the machine's own layer (stat: %v)", err)
+	}
 	if out, err := testutil.SSHRun(c, "cat /root/per-instance-ran 2>/dev/null; true"); err != nil || out != "" {
 		t.Errorf("per-instance marker exists before the script was placed: %q %v", out, err)
 	}
@@ -109,6 +122,9 @@ func TestMachineLifecycle(t *testing.T) {
 	if size < 0.1 || size > 5 {
 		t.Errorf("snapshot size %.3f GB, want the used size of a small Debian (0.1-5 GB)", size)
 	}
+	if seed, _ := os.ReadDir(filepath.Join(b.StateDir(), "snapshots", "9001", "layer", seedDir)); len(seed) > 0 {
+		t.Errorf("the snapshot holds the machine's seed: %v", seed)
+	}
 
 	// From the snapshot, with a fresh instance-id, and ignoring the pinned host key.
 	ip2, err := b.Create(ctx, localcloud.MachineSpec{
@@ -136,6 +152,9 @@ func TestMachineLifecycle(t *testing.T) {
 	}
 	if out, _ := testutil.SSHRun(c2, "cat /root/user-data-ran"); !strings.Contains(out, "marker-102") {
 		t.Errorf("the new instance's user_data did not run: /root/user-data-ran = %q", out)
+	}
+	if out, err := testutil.SSHRun(c2, "cat "+seedDir+"/user-data"); err != nil || !strings.Contains(out, "marker-102") || strings.Contains(out, "marker-101") {
+		t.Errorf("the new instance's seed holds %q (%v): want its own user_data only", out, err)
 	}
 
 	// The source droplet is still usable after its snapshot.

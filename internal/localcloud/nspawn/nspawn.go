@@ -1,4 +1,7 @@
-// Package nspawn runs the local cloud's droplets as real Debian machines booted with systemd-nspawn.
+//go:build linux
+
+// Package nspawn runs the local cloud's droplets as real Debian machines booted with systemd-nspawn
+// (Linux only: overlay mounts, network namespaces, cgroups).
 package nspawn
 
 import (
@@ -17,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 )
 
@@ -88,7 +92,7 @@ func Available() error {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("nspawn machines unavailable on this host: %w", errors.Join(errs...))
+		return fmt.Errorf("nspawn machines unavailable on this host: %w", errlist.Join(errs...))
 	}
 	return nil
 }
@@ -263,3 +267,7 @@ func pidAlive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
 }
+
+// HostAddr is the host's address on the machines' bridge (where their apt
+// proxy listens): a test serving something to machines listens there.
+func (b *Backend) HostAddr() string { return b.net.gateway }

@@ -1,19 +1,26 @@
+//go:build linux
+
 package nspawn
 
 import (
 	"fmt"
 	"os"
-	"path"
+	"path/filepath"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 )
 
 // seedDir is where cloud-init's NoCloud datasource looks for a seed inside
-// the machine's filesystem.
-const seedDir = "var/lib/cloud/seed/nocloud"
+// the machine. The seed is not part of the machine's disk: it is a directory
+// on the host (seedHostDir) mounted there read-only, as DigitalOcean serves
+// user_data from its metadata service, so a snapshot never holds it.
+const seedDir = "/var/lib/cloud/seed/nocloud"
+
+// seedHostDir is the host directory, next to the machine's layers, that holds its seed.
+func seedHostDir(machineDir string) string { return filepath.Join(machineDir, "seed") }
 
 // seedFiles renders the NoCloud seed of a machine: meta-data (instance-id,
 // hostname and the request's keys: cloud-init installs public-keys for root
@@ -101,21 +108,21 @@ func withoutHostKeys(userData string) ([]byte, error) {
 	return append([]byte("#cloud-config\n"), out...), nil
 }
 
-// writeSeed replaces the machine's seed; the old one (from a snapshot's
-// previous life) must not leak into the new instance.
-func writeSeed(root *os.Root, files map[string][]byte) error {
-	if err := root.RemoveAll(seedDir); err != nil {
+// writeSeed writes the machine's seed into dir on the host (0700: user_data
+// may carry private host keys), replacing any earlier one.
+func writeSeed(dir string, files map[string][]byte) error {
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove old seed: %w", err)
 	}
-	if err := root.MkdirAll(seedDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("seed dir: %w", err)
 	}
 	for name, data := range files {
 		mode := os.FileMode(0o644)
 		if name == "user-data" {
-			mode = 0o600 // may carry private host keys
+			mode = 0o600
 		}
-		if err := root.WriteFile(path.Join(seedDir, name), data, mode); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
 			return fmt.Errorf("write seed %s: %w", name, err)
 		}
 	}

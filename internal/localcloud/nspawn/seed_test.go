@@ -1,3 +1,5 @@
+//go:build linux
+
 package nspawn
 
 import (
@@ -6,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 )
@@ -210,5 +212,33 @@ func TestImagesListsUnavailableSlugsWithReason(t *testing.T) {
 				t.Fatalf("slug %s not listed", tt.slug)
 			}
 		})
+	}
+}
+
+// TestWriteSeed: the seed lives in a host directory of its own (mounted read-only into the
+// machine), private to root, and a new seed replaces every file of the old one.
+func TestWriteSeed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "machines", "7", "seed")
+	if err := writeSeed(dir, map[string][]byte{"user-data": []byte("old"), "vendor-data": []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSeed(dir, map[string][]byte{"user-data": []byte("#cloud-config\n"), "meta-data": []byte("instance-id: i-7\n")}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("seed dir mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "user-data")); string(b) != "#cloud-config\n" {
+		t.Errorf("user-data = %q", b)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "user-data")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("user-data mode %v, want 0600 (it may carry private host keys)", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vendor-data")); !os.IsNotExist(err) {
+		t.Errorf("a file of the old seed survived: %v", err)
+	}
+	if got := seedHostDir("/state/machines/7"); got != "/state/machines/7/seed" {
+		t.Errorf("seedHostDir = %s: the seed must sit next to the machine's layers, not in them", got)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package nspawn
 
 import (
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 )
 
 // run executes a host command and wraps its output into the error, so a
@@ -109,7 +113,7 @@ func unmountAll(dir string) error {
 	}
 	mps, _ := mountsUnder(dir)
 	if len(mps) > 0 {
-		return fmt.Errorf("still mounted under %s: %v: %w", dir, mps, errors.Join(errs...))
+		return fmt.Errorf("still mounted under %s: %v: %w", dir, mps, errlist.Join(errs...))
 	}
 	return nil
 }
@@ -188,11 +192,4 @@ func procStartTime(pid int) string {
 		return ""
 	}
 	return f[19]
-}
-
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, mode)
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package sshtest is an in-process SSH server on 127.0.0.1 that runs commands with /bin/sh, for tests that need a remote host.
 package sshtest
 
@@ -35,6 +37,10 @@ type Options struct {
 	// Latency delays everything the server sends by this much, so each
 	// request/response round trip costs it (a network, not loopback).
 	Latency time.Duration
+	// Handler, when set, answers every exec request instead of /bin/sh
+	// (nothing runs on the host; SFTP is refused): a machine played by the
+	// test. It returns the exit status.
+	Handler func(command string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
 // Server runs exec requests with /bin/sh -c as the current user, like sshd
@@ -287,7 +293,7 @@ func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 				go func() { defer close(finished); s.exec(ch, c.Command, env, procs) }()
 			case "subsystem":
 				var c struct{ Name string }
-				if started || ssh.Unmarshal(req.Payload, &c) != nil || c.Name != "sftp" || s.opts.NoSFTP {
+				if started || ssh.Unmarshal(req.Payload, &c) != nil || c.Name != "sftp" || s.opts.NoSFTP || s.opts.Handler != nil {
 					req.Reply(false, nil)
 					continue
 				}
@@ -329,6 +335,11 @@ func (s *Server) exec(ch ssh.Channel, command string, env []string, procs chan<-
 	s.mu.Lock()
 	s.commands = append(s.commands, command)
 	s.mu.Unlock()
+	if s.opts.Handler != nil {
+		exitStatus(ch, s.opts.Handler(command, ch, ch, ch.Stderr()))
+		ch.CloseWrite()
+		return
+	}
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Dir = s.opts.Dir
 	cmd.Env = append(append(os.Environ(), s.opts.Env...), env...)

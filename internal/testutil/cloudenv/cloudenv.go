@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package cloudenv sets up what the end-to-end tests and the benchmarks run
 // against: the mp-image binary built from the repository, a systemd-nspawn
 // machine backend with its base image, and a local cloud on that backend.
@@ -10,10 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 	"time"
 
+	"github.com/digitalocean/godo"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud"
 	"github.com/mp-image-action/mp-image-action/internal/localcloud/nspawn"
+	"github.com/mp-image-action/mp-image-action/internal/remote"
+	"github.com/mp-image-action/mp-image-action/internal/testutil"
 )
 
 // Env is one backend, one emulator on it, one built binary.
@@ -92,4 +98,119 @@ func (e *Env) Close() error {
 	err := e.Srv.Close(ctx)
 	os.RemoveAll(e.Tmp)
 	return err
+}
+
+// Main is TestMain's body for a package that runs against local droplets:
+// unless skip already says why not, it starts an Env with o on the
+// repository holding the working directory, hands it to ready (an Env with
+// only Root, and the reason, when machines cannot run here), runs m and
+// closes the Env.
+// MP_E2E_VERBOSE=1 logs the backend's progress.
+func Main(m *testing.M, skip string, o localcloud.Options, ready func(e *Env, skip string)) int {
+	root, err := testutil.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if skip == "" {
+		if err := Unavailable(); err != nil {
+			skip = "local droplets cannot run here: " + err.Error()
+		}
+	}
+	if skip != "" {
+		ready(&Env{Root: root}, skip)
+		return m.Run()
+	}
+	e, err := Start(context.Background(), root, o, os.Getenv("MP_E2E_VERBOSE") != "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ready(e, "")
+	code := m.Run()
+	if err := e.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "closing the local cloud:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Need skips t when skip says why droplets cannot run, or fails it when
+// the run requires them (MP_REQUIRE_E2E=1, as scripts/test and CI set).
+func Need(t testing.TB, skip string) {
+	t.Helper()
+	if skip == "" {
+		return
+	}
+	if os.Getenv("MP_REQUIRE_E2E") == "1" {
+		t.Fatalf("required (MP_REQUIRE_E2E=1) but %s", skip)
+	}
+	t.Skip(skip)
+}
+
+// Droplet is a droplet a test made with its own login key and a host key
+// pinned through user_data.
+type Droplet struct {
+	ID   int
+	IP   string
+	Key  *remote.KeyPair
+	Host *remote.HostKey
+}
+
+// Boot creates a droplet named name from image on c (nyc3, with a key of
+// the same name) and waits until it is active; t.Cleanup deletes both.
+func Boot(t testing.TB, c *godo.Client, image godo.DropletCreateImage, name string) *Droplet {
+	t.Helper()
+	hk, err := remote.NewHostKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return boot(t, c, image, name, hk)
+}
+
+// BootUnpinned is Boot without a host key in user_data: the droplet makes its
+// own, as a customer's droplet does (Host is nil).
+func BootUnpinned(t testing.TB, c *godo.Client, image godo.DropletCreateImage, name string) *Droplet {
+	t.Helper()
+	return boot(t, c, image, name, nil)
+}
+
+func boot(t testing.TB, c *godo.Client, image godo.DropletCreateImage, name string, hk *remote.HostKey) *Droplet {
+	t.Helper()
+	ctx := context.Background()
+	kp, err := remote.NewKeyPair(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := c.Keys.Create(ctx, &godo.KeyCreateRequest{Name: name, PublicKey: kp.AuthorizedKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Keys.DeleteByID(ctx, key.ID) })
+	userData := ""
+	if hk != nil {
+		userData = hk.CloudConfig()
+	}
+	d, _, err := c.Droplets.Create(ctx, &godo.DropletCreateRequest{
+		Name: name, Region: "nyc3", Size: "s-1vcpu-1gb", Image: image,
+		SSHKeys: []godo.DropletCreateSSHKey{{ID: key.ID}}, UserData: userData,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Droplets.Delete(ctx, d.ID) })
+	deadline := time.Now().Add(3 * time.Minute)
+	for d.Status != "active" {
+		if time.Now().After(deadline) {
+			t.Fatalf("droplet %d not active after 3 minutes", d.ID)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if d, _, err = c.Droplets.Get(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ip, _ := d.PublicIPv4()
+	return &Droplet{ID: d.ID, IP: ip, Key: kp, Host: hk}
 }

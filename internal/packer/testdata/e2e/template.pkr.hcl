@@ -6,6 +6,13 @@ variable "do_api_token" {
   sensitive = true
 }
 
+# Where the manifest post-processor writes (the e2e test points it at a
+# temporary folder).
+variable "manifest_output" {
+  type    = string
+  default = "e2e-manifest.json"
+}
+
 variable "app_version" {
   type    = string
   default = "1.0"
@@ -60,6 +67,9 @@ build {
   }
 
   post-processor "manifest" {
-    output = "e2e-manifest.json"
+    output = var.manifest_output
+    custom_data = {
+      app_version = var.app_version
+    }
   }
 }

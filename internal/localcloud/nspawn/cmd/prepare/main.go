@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command prepare builds the local cloud's base images once, so CI and tests
 // find them cached: go run ./internal/localcloud/nspawn/cmd/prepare [slug...].
 package main

@@ -11,17 +11,19 @@ import (
 
 	"github.com/digitalocean/godo"
 
+	"github.com/mp-image-action/mp-image-action/internal/errlist"
 	"github.com/mp-image-action/mp-image-action/internal/imagecheck"
 	"github.com/mp-image-action/mp-image-action/internal/recipe"
 	"github.com/mp-image-action/mp-image-action/internal/remote"
 	"github.com/mp-image-action/mp-image-action/internal/report"
+	"github.com/mp-image-action/mp-image-action/internal/retry"
 )
 
 // bootTest simulates the Marketplace review: a droplet made FROM the new
 // snapshot on the smallest plan, first boot awaited (per-instance scripts
 // done, the "please wait" ForceCommand gone), the checks re-run with a fresh
 // apt update, and the recipe's verify/ scripts run. A failure fails the
-// build, but the snapshot is kept and reported (BootTestFailed).
+// build, but the snapshot is kept and reported (Build.BootTestFailed).
 type bootTest struct{}
 
 // bootTestSize is the smallest plan: reviewers boot images on it.
@@ -34,18 +36,6 @@ const probeInterval = remote.UFWLimitInterval
 // firstBootTimeout bounds waiting for cloud-init and the ForceCommand's removal.
 const firstBootTimeout = 10 * time.Minute
 
-// BootTestFailed reports whether the build's boot test failed or was
-// cancelled: the snapshot was released before it and is kept.
-func BootTestFailed(b *Build) bool {
-	name := bootTest{}.String()
-	for _, r := range b.Records {
-		if r.Name == name && (r.Status == "failed" || r.Status == "cancelled") {
-			return true
-		}
-	}
-	return false
-}
-
 // bootTestState is what the boot test made, so Cleanup can undo it.
 type bootTestState struct {
 	kp      *remote.KeyPair // its account key may exist even when key is nil (answer lost)
@@ -56,45 +46,92 @@ type bootTestState struct {
 }
 
 func (bootTest) String() string { return "boot test (review simulation)" }
-func (bootTest) Skip(b *Build) bool {
-	return !b.Cfg.BootTest || b.Snapshot == nil || b.Cloud == nil
+func (bootTest) Declare() Decl  { return Decl{Needs: OptBootTest | API | Snapshot} }
+
+// failed records the outcome: the released snapshot is kept and reported.
+func (bootTest) failed(b *Build) { b.BootTestFailed = true }
+
+func (bootTest) Run(ctx context.Context, b *Build) error {
+	c, ip, err := bootDroplet(ctx, b, "boot test")
+	if err != nil {
+		return err
+	}
+
+	// What any running droplet makes by itself (logs, /tmp, root's
+	// authorized_keys holding only this key) is expected, not held against
+	// the image; the build key, the agent, updates, the firewall still count.
+	rep, err := imagecheck.Run(ctx, c, imagecheck.Options{Mode: "build_image", BuildKey: buildKey(b), Booted: true, BootKey: "mp-image-boot-" + b.RunID})
+	if err != nil {
+		return fmt.Errorf("running the checks on the booted droplet: %w", err)
+	}
+	rep.Host = ip
+	var sb strings.Builder
+	rep.Table(&sb)
+	for _, l := range strings.Split(strings.TrimRight(sb.String(), "\n"), "\n") {
+		b.Out.Log("[boot-test] " + l)
+	}
+	for _, a := range rep.Annotations() {
+		b.Out.Annotate(report.Annotation{Level: a.Level, Title: "boot test: " + a.Title, Message: a.Message})
+	}
+	failOn := b.Cfg.FailOn
+	if failOn == "" {
+		failOn = "fail"
+	}
+	var errs []error
+	if rep.Failed(failOn) {
+		errs = append(errs, fmt.Errorf("validation of the booted droplet: %s under fail-on=%s (as a reviewer would see it, after a fresh apt update)", rep.Totals(), failOn))
+	}
+	b.note("validation " + rep.Totals())
+
+	failed, err := runVerifyAll(ctx, b, c)
+	if err != nil {
+		return err
+	}
+	errs = append(errs, failed...)
+	if err := errlist.Join(errs...); err != nil {
+		return err
+	}
+	if b.Plan != nil && len(b.Plan.Verify) > 0 {
+		b.note(fmt.Sprintf("%d verify script(s) passed", len(b.Plan.Verify)))
+	}
+	return nil
 }
 
-func (bootTest) Run(ctx context.Context, b *Build) (err error) {
-	defer func() {
-		if err != nil && ctx.Err() == nil {
-			b.Out.Annotate(report.Annotation{Level: "error", Title: "boot test",
-				Message: fmt.Sprintf("the boot test of snapshot %d failed: %v (the snapshot is kept so nothing is lost; fix the recipe and rebuild, or delete it)", b.Snapshot.ID, err)})
-		}
-	}()
+// bootDroplet makes a droplet FROM b.Snapshot on the smallest plan that holds
+// it, with a key and a pinned host key of its own, tagged with the run (so
+// reap finds it), and waits until first boot is done. What it made is in
+// b.boot for bootTest's Cleanup, which every caller's Cleanup must run.
+func bootDroplet(ctx context.Context, b *Build, role string) (c *remote.Client, ip string, err error) {
 	st := &bootTestState{}
 	b.boot = st
 
 	kp, err := remote.NewKeyPair("mp-image-boot-" + b.RunID)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	st.kp, st.name = kp, "mp-image-boot-"+b.RunID
 	hk, err := remote.NewHostKey()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	fctx, done := finishCreate(ctx)
-	k, err := b.Cloud.CreateKey(fctx, "mp-image-boot-"+b.RunID, kp.AuthorizedKey, kp.Fingerprint())
+	k, err := b.Cloud.CreateKey(fctx, KeyName(b.RunID, true, time.Now()), kp.AuthorizedKey, kp.Fingerprint())
 	done()
 	if k != nil {
 		st.key = k
+		// The post step deletes it if this process is killed before Cleanup.
+		b.Out.State(report.StateBootKeyID, fmt.Sprint(k.ID))
 	}
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, "", err
 	}
 
 	size, err := bootSize(ctx, b)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	no := false
 	req := &godo.DropletCreateRequest{
@@ -114,12 +151,12 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 		st.droplet = d
 	}
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, "", err
 	}
-	b.logf("boot test: droplet %d (%s) from snapshot %d", d.ID, size, b.Snapshot.ID)
+	b.logf("%s: droplet %d (%s) from snapshot %d", role, d.ID, size, b.Snapshot.ID)
 	actx, cancel := withTimeout(ctx, b.Cfg.Timeouts.Active)
 	d, err = b.Cloud.WaitActive(actx, d.ID)
 	cancel()
@@ -127,119 +164,27 @@ func (bootTest) Run(ctx context.Context, b *Build) (err error) {
 		st.droplet = d
 	}
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	ip, _ := d.PublicIPv4()
+	ip, _ = d.PublicIPv4()
 
 	sctx, cancel := withTimeout(ctx, b.Cfg.Timeouts.SSH)
-	c, err := remote.DialRetry(sctx, remote.Config{
-		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf, Timing: b.Timing,
+	c, err = remote.DialRetry(sctx, remote.Config{
+		Addr: net.JoinHostPort(ip, "22"), User: "root", Signer: kp.Signer, HostKey: hk.Public, Logf: b.Logf, Timing: b.Timing, Dial: b.dial,
 		// The image may enable `ufw limit ssh` from its first boot: retries
-		// faster than this lock the boot test out for good.
+		// faster than this lock it out for good.
 		DialInterval: remote.UFWLimitInterval,
 	})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connecting to the boot-test droplet: %w", err)
+		return nil, "", fmt.Errorf("connecting to the %s droplet: %w", role, err)
 	}
 	st.ssh = c
 
 	if err := waitFirstBoot(ctx, b, c); err != nil {
-		return err
+		return nil, "", err
 	}
-
-	rep, err := imagecheck.Run(ctx, c, imagecheck.Options{Mode: "build_image", BuildKey: buildKey(b)})
-	if err != nil {
-		return fmt.Errorf("running the checks on the booted droplet: %w", err)
-	}
-	rep.Host = ip
-	var sb strings.Builder
-	rep.Table(&sb)
-	for _, l := range strings.Split(strings.TrimRight(sb.String(), "\n"), "\n") {
-		b.Out.Log("[boot-test] " + l)
-	}
-	b.Out.Log("[boot-test] (log files, /tmp, shell history and root's authorized_keys holding only the boot test's key are what a running droplet makes itself: reported, not held against the image)")
-	// Annotations come in result order, one per FAIL or WARN.
-	var flagged []imagecheck.Result
-	for _, x := range rep.Results {
-		if x.Status == imagecheck.Fail || x.Status == imagecheck.Warn {
-			flagged = append(flagged, x)
-		}
-	}
-	for i, a := range rep.Annotations() {
-		if i < len(flagged) && exempt(b, flagged[i]) {
-			a.Level = "notice"
-		}
-		b.Out.Annotate(report.Annotation{Level: a.Level, Title: "boot test: " + a.Title, Message: a.Message})
-	}
-	failOn := b.Cfg.FailOn
-	if failOn == "" {
-		failOn = "fail"
-	}
-	var errs []error
-	if bootFailed(b, rep, failOn) {
-		errs = append(errs, fmt.Errorf("validation of the booted droplet: verdict %q under fail-on=%s (as a reviewer would see it, after a fresh apt update)", rep.Verdict(), failOn))
-	}
-
-	var verify []recipe.Action
-	if b.Plan != nil {
-		verify = b.Plan.Verify
-	}
-	for i, a := range verify {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := runVerify(ctx, b, c, i, a); err != nil {
-			b.Out.Annotate(report.Annotation{Level: "error", File: a.File, Line: a.Line, Title: a.Name + " failed", Message: err.Error()})
-			errs = append(errs, fmt.Errorf("%s: %w", a.Name, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	b.logf("boot test passed: snapshot %d boots, validates and its verify scripts pass", b.Snapshot.ID)
-	return nil
-}
-
-// runningState is what any running droplet makes by itself (logs, /tmp
-// files, root's authorized_keys from the boot test's own key): reported,
-// but not held against the image. The build key, the agent, security
-// updates, the firewall and the rest still fail the boot test.
-var runningState = map[string]bool{"log-archives": true, "log-files": true, "bash-history:root": true, "tmp": true}
-
-// bootFailed is rep.Failed without the checks a running droplet fails by itself.
-func bootFailed(b *Build, rep *imagecheck.Report, failOn string) bool {
-	if failOn == "never" {
-		return false
-	}
-	for _, x := range rep.Results {
-		if exempt(b, x) {
-			continue
-		}
-		if x.Status == imagecheck.Fail || (failOn == "warn" && x.Status == imagecheck.Warn) {
-			return true
-		}
-	}
-	return false
-}
-
-// exempt: a check a running droplet fails by itself.
-func exempt(b *Build, x imagecheck.Result) bool {
-	return runningState[x.ID] || x.ID == "authorized-keys:root" && onlyBootKey(x.Details, "mp-image-boot-"+b.RunID)
-}
-
-// onlyBootKey reports whether every authorized_keys line listed is the boot test's key.
-func onlyBootKey(details []string, bootKey string) bool {
-	n := 0
-	for _, d := range details {
-		if strings.Contains(d, "authorized_keys line ") {
-			n++
-			if !strings.HasSuffix(strings.TrimSpace(d), " "+bootKey) {
-				return false
-			}
-		}
-	}
-	return n > 0
+	return c, ip, nil
 }
 
 // bootSize is the smallest plan whose disk holds the snapshot.
@@ -288,7 +233,7 @@ func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
 		}
 		// Probes are spaced so that images with `ufw limit ssh` (6 new
 		// connections in 30 s are rejected) never lock the boot test out.
-		if err := sleep(ctx, probeInterval); err != nil {
+		if err := retry.Sleep(ctx, probeInterval); err != nil {
 			return fmt.Errorf("first boot not done after %s: root still gets %q instead of a shell", firstBootTimeout, last)
 		}
 		// sshd applies its config per connection: a connection made while the
@@ -312,12 +257,12 @@ func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
 	}
 	long, _, _, _ := c.Output(ctx, "cloud-init status --long 2>&1 | tail -n 40")
 	for _, l := range strings.Split(strings.TrimRight(string(long), "\n"), "\n") {
-		b.Out.Log("[boot-test cloud-init status] " + l)
+		b.Out.Output("boot-test cloud-init status", l)
 	}
 	logOut, _, _, _ := c.Output(ctx, "tail -n 200 /var/log/cloud-init-output.log 2>&1")
 	b.Out.Log("[boot-test] /var/log/cloud-init-output.log of the booted droplet (last 200 lines):")
 	for _, l := range strings.Split(strings.TrimRight(string(logOut), "\n"), "\n") {
-		b.Out.Log("[boot-test cloud-init-output] " + l)
+		b.Out.Output("boot-test cloud-init-output", l)
 	}
 	scriptsFailed := strings.Contains(string(long), "scripts_per_instance") || strings.Contains(string(long), "scripts-per-instance") ||
 		strings.Contains(string(logOut), "Failed running /var/lib/cloud/scripts/per-instance")
@@ -328,10 +273,31 @@ func waitFirstBoot(ctx context.Context, b *Build, c *remote.Client) error {
 	return fmt.Errorf("first boot of the snapshot failed (cloud-init status exit %s): a per-instance script or cloud-init failed; its output is above", st)
 }
 
+// runVerifyAll runs every verify/ script on c, annotating each failure; it
+// returns the failures ("name: error"), or err when the run was cancelled.
+func runVerifyAll(ctx context.Context, b *Build, c *remote.Client) (failed []error, err error) {
+	if b.Plan == nil {
+		return nil, nil
+	}
+	for i, a := range b.Plan.Verify {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := runVerify(ctx, b, c, i, a); err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			b.Out.Annotate(report.Annotation{Level: "error", File: a.File, Line: a.Line, Title: a.Name + " failed", Message: err.Error()})
+			failed = append(failed, fmt.Errorf("%s: %w", a.Name, err))
+		}
+	}
+	return failed, nil
+}
+
 // runVerify uploads a verify/ script and runs it like a provisioning script,
 // its output prefixed "[verify/..]".
 func runVerify(ctx context.Context, b *Build, c *remote.Client, i int, a recipe.Action) error {
-	b.Out.Log("==> " + a.Name)
+	b.Out.Log("-> " + a.Name)
 	p := fmt.Sprintf("/tmp/mp-image-verify-%s-%03d.sh", b.RunID, i)
 	if err := c.WriteFile(ctx, p, a.Script, 0o700); err != nil {
 		return fmt.Errorf("uploading the script: %w", err)
@@ -340,14 +306,11 @@ func runVerify(ctx context.Context, b *Build, c *remote.Client, i int, a recipe.
 	if timeout == 0 {
 		timeout = b.Cfg.Timeouts.Script
 	}
-	prefix := "[" + a.Name + "] "
-	err := c.Run(ctx, aptEnv+a.Command(p), remote.RunOptions{
-		Name:        a.Name,
-		Stdout:      func(l string) { b.Out.Log(prefix + l) },
-		Stderr:      func(l string) { b.Out.Log(prefix + l) },
-		IdleTimeout: idle(b),
-		Timeout:     timeout,
-	})
+	cmd, err := scriptCommand(ctx, b, c, a, p)
+	if err != nil {
+		return err
+	}
+	err = c.Run(ctx, cmd, b.outputTo(a.Name, remote.RunOptions{Name: a.Name, IdleTimeout: idle(b), Timeout: timeout}))
 	var ee *remote.ExitError
 	if err != nil && !(errors.As(err, &ee) && a.ExitOK(ee.Code)) {
 		return err
@@ -370,11 +333,9 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 	var errs []error
 	known := st.droplet != nil
 	if st.droplet != nil {
-		if err := b.Cloud.DeleteDroplet(ctx, st.droplet.ID); err != nil {
+		id := st.droplet.ID
+		if err := b.deleteDropletLater(ctx, id, func() { b.logf("deleted boot-test droplet %d", id) }); err != nil {
 			errs = append(errs, err)
-		} else {
-			b.logf("deleted boot-test droplet %d", st.droplet.ID)
-			st.droplet = nil
 		}
 	}
 	if !known && st.name != "" {
@@ -384,16 +345,15 @@ func (bootTest) Cleanup(ctx context.Context, b *Build) error {
 		}
 	}
 	if st.key != nil {
-		if err := b.Cloud.DeleteKey(ctx, st.key.ID); err != nil {
+		if err := b.deleteKeyLater(ctx, st.key.ID, nil); err != nil {
 			errs = append(errs, err)
-		} else {
-			st.key = nil
 		}
 	} else if err := deleteLostKey(ctx, b, st.kp); err != nil {
 		errs = append(errs, err)
 	}
-	if BootTestFailed(b) && b.Snapshot != nil && !b.Cancelled {
-		b.logf("snapshot %d (%s) is kept despite the failed boot test", b.Snapshot.ID, b.Snapshot.Name)
+	if b.BootTestFailed && b.Snapshot != nil && !b.Cancelled {
+		b.Out.Annotate(report.Annotation{Level: "notice", Title: "boot test", Message: fmt.Sprintf(
+			"snapshot %d (%s) is kept despite the failed boot test, so nothing is lost: fix the recipe and rebuild, or delete it", b.Snapshot.ID, b.Snapshot.Name)})
 	}
-	return errors.Join(errs...)
+	return errlist.Join(errs...)
 }

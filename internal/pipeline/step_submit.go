@@ -11,11 +11,14 @@ import (
 // the snapshot passed validation and the boot test.
 type submit struct{ nothingToUndo }
 
-func (submit) String() string     { return "submit to the Vendor Portal" }
-func (submit) Skip(b *Build) bool { return b.Cfg.SubmitAppID == "" || b.Snapshot == nil }
+func (submit) String() string { return "submit to the Vendor Portal" }
+func (submit) Declare() Decl  { return Decl{Needs: OptSubmit | API | Snapshot | Released} }
 func (submit) Run(ctx context.Context, b *Build) error {
 	app, err := vendorapi.Submit(ctx, b.Cfg.APIURL, b.Cfg.Token, b.Cfg.SubmitAppID, b.Snapshot.ID,
-		b.Cfg.SubmitVersion, b.Cfg.SubmitReason, b.Cfg.SubmitOSVersion, b.Cfg.SubmitSoftware)
+		b.Cfg.SubmitVersion, b.Cfg.SubmitReason, b.Cfg.SubmitOSVersion, b.Software,
+		// One 429 pause with the build's own requests (same API, same
+		// token), and its retries in the build's log.
+		vendorapi.WithPause(b.Cloud.Pause()), vendorapi.WithLogf(b.logf))
 	if err != nil {
 		return fmt.Errorf("snapshot %d is kept: %w", b.Snapshot.ID, err)
 	}
