@@ -19,6 +19,7 @@ import (
 
 	"github.com/mp-image-action/mp-image-action/internal/config"
 	"github.com/mp-image-action/mp-image-action/internal/testutil"
+	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
 
 // ghRunner runs the action image as actions/runner runs a Docker action
@@ -261,18 +262,26 @@ func (r *ghRunner) run(t *testing.T, stage string, inputs, state map[string]stri
 // (ProcessInvoker.CancelAndKillProcessTree with killProcessOnCancel false):
 // SIGINT to the client, which forwards it to the container; 7.5 s later
 // SIGTERM; 2.5 s later SIGKILL. It returns how long the step took to end.
+//
+// The forwarding is done here, with `podman kill -s`, rather than by
+// signalling the podman client: Debian 12's podman 4.3 installs its signal
+// proxy only after the container has started, and a SIGINT in that window
+// makes the client exit 1 and leave the container running, never signalled.
+// The docker CLI the runner drives installs its proxy before the start, so
+// the container always gets the signal; forwarding it here models that. At
+// SIGKILL both go, client and container, as on a runner's teardown.
 func (s *stepRun) cancel(t *testing.T) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for _, step := range []struct {
-		sig   syscall.Signal
+		sig   string
 		grace time.Duration
-	}{{syscall.SIGINT, 7500 * time.Millisecond}, {syscall.SIGTERM, 2500 * time.Millisecond}, {syscall.SIGKILL, 0}} {
-		s.cmd.Process.Signal(step.sig)
-		if step.sig == syscall.SIGKILL {
-			// The client is gone; the container would run on: stop it as a
-			// runner machine's teardown does.
-			exec.Command("podman", "kill", "-s", "KILL", s.name).Run()
+	}{{"INT", 7500 * time.Millisecond}, {"TERM", 2500 * time.Millisecond}, {"KILL", 0}} {
+		if out, err := exec.Command("podman", "kill", "-s", step.sig, s.name).CombinedOutput(); err != nil {
+			t.Logf("podman kill -s %s: %v: %s", step.sig, err, out)
+		}
+		if step.sig == "KILL" {
+			s.cmd.Process.Signal(syscall.SIGKILL)
 		}
 		select {
 		case <-s.done:
@@ -462,7 +471,9 @@ func needImage(t *testing.T) string {
 	}
 	if actionImage.skip != "" {
 		fmt.Fprintln(os.Stderr, "CONTAINER TESTS SKIPPED: "+actionImage.skip)
-		t.Skip(actionImage.skip)
+		// Under MP_REQUIRE_E2E (scripts/test, CI) this fails: a skip there
+		// would count as a pass for tests that never ran.
+		cloudenv.Need(t, actionImage.skip)
 	}
 	return actionImage.name
 }
