@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mp-image-action/mp-image-action/internal/shell"
+	"github.com/mp-image-action/mp-image-action/internal/testutil/cloudenv"
 )
 
 // Issue 16: what a person sees. The binary runs under a real pseudo-terminal
@@ -40,10 +41,7 @@ func startTerminal(t *testing.T, args ...string) *termRun {
 func startTerminalEnv(t *testing.T, extraEnv []string, args ...string) *termRun {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("MP_REQUIRE_E2E") == "1" {
-			t.Fatalf("tmux is needed for the terminal tests: apt-get install tmux")
-		}
-		t.Skip("tmux is not installed")
+		cloudenv.Need(t, "tmux is not installed (scripts/test installs it)")
 	}
 	dir := t.TempDir()
 	r := &termRun{sock: filepath.Join(dir, "tmux.sock"), done: filepath.Join(dir, "exit"), args: args}
