@@ -277,9 +277,7 @@ func (s *stepRun) cancel(t *testing.T) time.Duration {
 		sig   string
 		grace time.Duration
 	}{{"INT", 7500 * time.Millisecond}, {"TERM", 2500 * time.Millisecond}, {"KILL", 0}} {
-		if out, err := exec.Command("podman", "kill", "-s", step.sig, s.name).CombinedOutput(); err != nil {
-			t.Logf("podman kill -s %s: %v: %s", step.sig, err, out)
-		}
+		s.signal(t, step.sig)
 		if step.sig == "KILL" {
 			s.cmd.Process.Signal(syscall.SIGKILL)
 		}
@@ -297,10 +295,16 @@ func (s *stepRun) cancel(t *testing.T) time.Duration {
 // the runner's 10 s or the machine goes away: only the post step can clean.
 func (s *stepRun) kill(t *testing.T) {
 	t.Helper()
-	if out, err := exec.Command("podman", "kill", "-s", "KILL", s.name).CombinedOutput(); err != nil {
-		t.Logf("podman kill: %v: %s", err, out)
-	}
+	s.signal(t, "KILL")
 	s.wait(t, time.Minute)
+}
+
+// signal sends sig (INT, TERM, KILL) to the step's container.
+func (s *stepRun) signal(t *testing.T, sig string) {
+	t.Helper()
+	if out, err := exec.Command("podman", "kill", "-s", sig, s.name).CombinedOutput(); err != nil {
+		t.Logf("podman kill -s %s: %v: %s", sig, err, out)
+	}
 }
 
 // fileCmd reads one of the step's runner files as the runner parses it.
